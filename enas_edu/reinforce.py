@@ -1,0 +1,131 @@
+"""REINFORCE for the controller (Williams 1992; paper section 2.2).
+
+The reward of an architecture (validation accuracy, or 80 / perplexity for the RNN) is not a
+differentiable function of the controller's parameters theta, so ENAS follows the score-function
+gradient  grad E[R] = E[(R - b) grad log pi(arch)],  with an exponential moving average b of past
+rewards as the baseline that lowers the variance. The loss to *minimise* is therefore
+``-(R - b) * log pi(arch)``. As in the official code:
+
+- the entropy bonus is added to the reward, not to the loss (``reward += entropy_weight *
+  sample_entropy``), and its gradient is stopped;
+- the baseline is updated with each reward *before* the advantage is formed
+  (``baseline -= (1 - bl_dec) * (baseline - reward)`` under a control dependency);
+- the macro skip penalty is added to the loss with weight ``skip_weight``;
+- ``num_aggregate`` architectures form one update, their gradients averaged
+  (``SyncReplicasOptimizer(replicas_to_aggregate=num_aggregate)``);
+- Adam, with beta1 = 0 and eps = 1e-3 for CIFAR (melodyguan/enas ``src/utils.py``) and the
+  default betas in enas_lm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from .controller import Controller, SampleBatch
+
+
+@dataclass(frozen=True)
+class ReinforceConfig:
+    """The controller's optimisation; :meth:`official` gives the scripts' values."""
+
+    lr: float = 1e-3
+    #: EMA decay of the baseline (``--controller_bl_dec``).
+    baseline_decay: float = 0.99
+    #: Weight of the sample entropy added to the reward (``--controller_entropy_weight``).
+    entropy_weight: float = 0.0
+    #: Weight of the macro skip penalty in the loss (``--controller_skip_weight``).
+    skip_weight: float = 0.0
+    adam_betas: tuple[float, float] = (0.0, 0.999)
+    adam_eps: float = 1e-3
+    #: Architectures per update (``--controller_num_aggregate``).
+    num_aggregate: int = 1
+    #: Updates per search epoch (``--controller_train_steps``).
+    train_steps: int = 1
+
+    def __post_init__(self):
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.baseline_decay < 1:
+            raise ValueError(f"baseline_decay must be in [0, 1), got {self.baseline_decay}")
+        if self.entropy_weight < 0 or self.skip_weight < 0:
+            raise ValueError("entropy_weight and skip_weight must be >= 0")
+        if self.num_aggregate < 1 or self.train_steps < 1:
+            raise ValueError("num_aggregate and train_steps must be >= 1")
+
+    @classmethod
+    def official(cls, space_name: str) -> "ReinforceConfig":
+        """Reference table: enas.md section 2a (flags of the official scripts)."""
+        if space_name == "macro":  # cifar10_macro_search.sh
+            return cls(lr=1e-3, baseline_decay=0.99, entropy_weight=1e-4, skip_weight=0.8,
+                       adam_betas=(0.0, 0.999), adam_eps=1e-3, num_aggregate=20, train_steps=50)
+        if space_name == "micro":  # cifar10_micro_search.sh
+            return cls(lr=3.5e-3, baseline_decay=0.99, entropy_weight=1e-4, skip_weight=0.0,
+                       adam_betas=(0.0, 0.999), adam_eps=1e-3, num_aggregate=10, train_steps=30)
+        if space_name == "rnn":  # enas_lm/src/controller.py (TF Adam defaults)
+            return cls(lr=5e-5, baseline_decay=0.999, entropy_weight=1e-5, skip_weight=0.0,
+                       adam_betas=(0.9, 0.999), adam_eps=1e-8, num_aggregate=10, train_steps=25)
+        raise ValueError(f"unknown search space {space_name!r}; expected 'macro', 'micro' or 'rnn'")
+
+
+def ema_baseline(baseline: torch.Tensor, rewards: torch.Tensor, decay: float) -> torch.Tensor:
+    """The baseline after each of ``rewards`` in turn, without a Python loop.
+
+    b_k = decay * b_{k-1} + (1 - decay) * r_k, so
+    b_k = decay^(k+1) * b_{-1} + (1 - decay) * sum_{i<=k} decay^(k-i) * r_i.
+    ``baseline``: 0-dim; ``rewards``: [n]; returns [n].
+    """
+    n = rewards.shape[0]
+    k = torch.arange(n, device=rewards.device, dtype=rewards.dtype)
+    exponent = (k.unsqueeze(1) - k.unsqueeze(0)).clamp_min(0)               # [n, n]: k - i
+    weights = torch.tril(decay**exponent) * (1.0 - decay)
+    return decay ** (k + 1) * baseline + weights @ rewards
+
+
+def reinforce_loss(log_prob: torch.Tensor, advantage: torch.Tensor,
+                   skip_penalty: torch.Tensor, skip_weight: float) -> torch.Tensor:
+    """Mean over the batch of -(R - b) log pi(arch) + skip_weight * skip_penalty."""
+    return (-advantage.detach() * log_prob).mean() + skip_weight * skip_penalty.mean()
+
+
+class Reinforce:
+    """Trains a :class:`~enas_edu.controller.Controller` from rewards.
+
+    ``update(batch, rewards)`` takes the architectures (with their differentiable log-probs) and
+    one reward per architecture, and makes one optimiser step.
+    """
+
+    def __init__(self, controller: Controller, config: ReinforceConfig | None = None, **overrides):
+        config = config or ReinforceConfig.official(controller.space.name)
+        self.config = dataclasses.replace(config, **overrides) if overrides else config
+        self.controller = controller
+        self.optimizer = torch.optim.Adam(controller.parameters(), lr=self.config.lr,
+                                          betas=self.config.adam_betas, eps=self.config.adam_eps)
+        self.baseline = torch.zeros((), device=controller.g_emb.device)  # tf.Variable(0.0)
+
+    def update(self, batch: SampleBatch, rewards: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One REINFORCE step; returns detached statistics as tensors (no host sync)."""
+        rewards = torch.as_tensor(rewards, dtype=torch.float32, device=self.baseline.device)
+        if rewards.shape != (len(batch),):
+            raise ValueError(f"expected one reward per architecture ({len(batch)}), got shape "
+                             f"{tuple(rewards.shape)}")
+        total = rewards + self.config.entropy_weight * batch.entropy.detach()
+        baselines = ema_baseline(self.baseline, total, self.config.baseline_decay)
+        advantage = total - baselines
+        loss = reinforce_loss(batch.log_prob, advantage, batch.skip_penalty, self.config.skip_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.baseline = baselines[-1].detach()
+        return {"loss": loss.detach(), "reward": rewards.mean(), "baseline": self.baseline,
+                "advantage": advantage.mean().detach(), "entropy": batch.entropy.mean().detach(),
+                "skip_penalty": batch.skip_penalty.mean().detach()}
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "baseline": self.baseline.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.baseline = state["baseline"].to(self.baseline.device)
