@@ -91,6 +91,8 @@ def test_published_architectures_decode_as_documented():
     assert micro.reduce[2] == MicroNode(x_input=1, x_op=1, y_input=3, y_op=1)
     assert loose_ends(micro.normal) == (2, 3, 4, 5, 6)
     assert loose_ends(micro.reduce) == (2, 4, 5, 6)
+    # an unused cell input is a loose end too (micro_child.py counts `used` over inputs as well)
+    assert loose_ends((MicroNode(1, 0, 1, 0), MicroNode(2, 0, 1, 4))) == (0, 3)
     _, rnn = published("rnn")
     assert rnn.prevs == (0, 1, 2, 2, 4, 5, 3, 6)
     assert rnn.funcs == (2, 0, 1, 2, 0, 0, 2, 2)

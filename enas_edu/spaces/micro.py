@@ -4,8 +4,8 @@ A cell has two inputs (the outputs of the two previous cells, numbered 0 and 1) 
 computed nodes (5 in the official scripts, so the paper's B = 7 counts the two inputs too).
 Computed node i (numbered i + 2) picks two inputs among the cell inputs and the earlier nodes
 (repetition allowed, order kept as sampled) and one operation for each input; its value is the
-sum of the two results. Nodes that no other node reads, the *loose ends*, are concatenated to
-form the cell's output. The controller samples a normal cell and a reduction cell.
+sum of the two results. States that nothing reads, the *loose ends*, are concatenated to form
+the cell's output. The controller samples a normal cell and a reduction cell.
 
 The official ``fixed_arc`` (melodyguan/enas ``micro_child.py``): the normal cell, then the
 reduction cell; each node as ``x_input x_op y_input y_op``.
@@ -51,13 +51,13 @@ class MicroArch:
 
 
 def loose_ends(cell: Sequence[MicroNode]) -> tuple[int, ...]:
-    """Numbers (2, 3, ...) of the computed nodes that no other node of the cell reads.
+    """Numbers of the cell's states (0, 1 = cell inputs; 2, 3, ... = nodes) that nothing reads.
 
-    These are concatenated to form the cell output (``micro_child.py``). The cell inputs 0 and 1
-    are never loose ends: an unused cell input is simply dropped.
+    These are concatenated to form the cell output. As in the official code (``micro_child.py``
+    counts ``used`` over all ``num_cells + 2`` states), an unused *cell input* is a loose end too.
     """
     used = {n.x_input for n in cell} | {n.y_input for n in cell}
-    return tuple(i + 2 for i in range(len(cell)) if i + 2 not in used)
+    return tuple(i for i in range(len(cell) + 2) if i not in used)
 
 
 class MicroSpace(SearchSpace):
