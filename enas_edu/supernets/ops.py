@@ -1,0 +1,111 @@
+"""Building blocks of the convolutional children (melodyguan/enas ``general_child.py``,
+``micro_child.py`` and ``image_ops.py``).
+
+Batch norm follows the official ``batch_norm``: epsilon 1e-5, moving averages with decay 0.9
+(PyTorch ``momentum=0.1``). The micro search runs every batch norm in training mode, even when it
+scores a child for the controller (``micro_child.py`` forces ``is_training=True`` when
+``fixed_arc`` is None); ``track_stats=False`` gives that behaviour: batch statistics always, no
+running averages. Pooling uses TF's "SAME" averaging, which does not count the padding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def batch_norm(channels: int, track_stats: bool = True) -> nn.BatchNorm2d:
+    """``image_ops.batch_norm``: affine, eps 1e-5, decay 0.9; batch statistics only if not tracked."""
+    return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.1, track_running_stats=track_stats)
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> k x k conv -> BN: the calibration, layer-base and fixed-child convs."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 1, stride: int = 1, track_stats: bool = True):
+        super().__init__(
+            nn.ReLU(),
+            nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
+            batch_norm(c_out, track_stats),
+        )
+
+
+class ConvBNReLU(nn.Sequential):
+    """Conv -> BN -> ReLU: the branches of the macro search (``_conv_branch``)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 1, separable: bool = False,
+                 track_stats: bool = True):
+        if separable:  # depthwise k x k then pointwise 1 x 1, channel multiplier 1
+            conv = [nn.Conv2d(c_in, c_in, kernel, 1, kernel // 2, groups=c_in, bias=False),
+                    nn.Conv2d(c_in, c_out, 1, bias=False)]
+        else:
+            conv = [nn.Conv2d(c_in, c_out, kernel, 1, kernel // 2, bias=False)]
+        super().__init__(*conv, batch_norm(c_out, track_stats), nn.ReLU())
+
+
+class SepConv(nn.Sequential):
+    """ReLU -> depthwise k x k -> pointwise -> BN, stacked twice (``_enas_conv``, ``_fixed_conv``).
+
+    Only the first of the two convolutions strides.
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, track_stats: bool = True,
+                 stack: int = 2):
+        layers = []
+        for i in range(stack):
+            cin = c_in if i == 0 else c_out
+            layers += [
+                nn.ReLU(),
+                nn.Conv2d(cin, cin, kernel, stride if i == 0 else 1, kernel // 2, groups=cin, bias=False),
+                nn.Conv2d(cin, c_out, 1, bias=False),
+                batch_norm(c_out, track_stats),
+            ]
+        super().__init__(*layers)
+
+
+class Pool(nn.Module):
+    """3 x 3 average or max pooling with TF "SAME" padding (padding excluded from averages)."""
+
+    def __init__(self, kind: str, stride: int = 1):
+        super().__init__()
+        if kind not in ("avg", "max"):
+            raise ValueError(f"pool kind must be 'avg' or 'max', got {kind!r}")
+        self.kind, self.stride = kind, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "avg":
+            return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
+        return F.max_pool2d(x, 3, self.stride, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, stride={self.stride}"
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution without dropping pixels (``_factorized_reduction``).
+
+    Two 1 x 1 convolutions of stride 2, the second on the input shifted by one pixel, each giving
+    half of the output channels; concatenated, then BN. Every input pixel reaches the output.
+    """
+
+    def __init__(self, c_in: int, c_out: int, track_stats: bool = True):
+        super().__init__()
+        if c_out % 2:
+            raise ValueError(f"factorized reduction needs an even number of channels, got {c_out}")
+        self.path1 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
+        self.path2 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
+        self.bn = batch_norm(c_out, track_stats)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:              # [N, C, H, W]
+        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]                # pad right/bottom, shift
+        out = torch.cat([self.path1(x[:, :, ::2, ::2]), self.path2(shifted[:, :, ::2, ::2])], 1)
+        return self.bn(out)                                           # [N, c_out, H/2, W/2]
+
+
+def drop_path(x: torch.Tensor, keep_prob: float) -> torch.Tensor:
+    """Drop the whole path for some examples, scaling the rest by 1/keep_prob (``image_ops.drop_path``)."""
+    if keep_prob >= 1.0:
+        return x
+    mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep_prob)
+    return x * mask / keep_prob
