@@ -148,7 +148,7 @@ class MacroNet(Supernet):
                 if final:
                     out = layer.skip(torch.cat(chosen + [out], 1))
                 else:
-                    out = layer.skip(torch.stack(chosen + [out]).sum(0))
+                    out = layer.skip(sum(chosen, out))     # add_n keeps channels_last
             layers.append(out)
             if str(k) in self.reductions:
                 reduce = self.reductions[str(k)]
