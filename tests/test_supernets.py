@@ -289,3 +289,18 @@ def test_bad_construction_and_calls_raise_clear_errors():
         build("macro")(images(), published("micro")[1])
     with pytest.raises(ValueError, match="drop_x is a drop probability"):
         RNNNetConfig(drop_x=1.0)
+
+
+def test_drop_path_keep_probability_schedule():
+    arch = MicroNet(TINY_MICRO).space.sample(torch.Generator().manual_seed(0))
+    cfg = MicroNetConfig(num_layers=3, out_filters=8, num_nodes=3, image_size=16, style="final",
+                         drop_path_keep_prob=0.6)
+    net = MicroNet(cfg, arch)
+    # _apply_drop_path: keep = 1 - (layer + 1) / (num_layers + 2) * (1 - p), scaled by progress
+    net.drop_path_progress = 1.0
+    assert net._drop_keep(4) == pytest.approx(0.6) and net._drop_keep(0) == pytest.approx(1 - 0.4 / 5)
+    net.drop_path_progress = 0.5
+    assert net._drop_keep(4) == pytest.approx(0.8)
+    net.eval()
+    x = images()
+    torch.testing.assert_close(net(x), net(x))   # no drop-path (or dropout) at evaluation
