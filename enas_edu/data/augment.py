@@ -1,0 +1,127 @@
+"""Batches of images made on the training device, vectorised over the batch.
+
+A 2-vCPU Colab machine cannot feed a GPU through per-image PIL transforms (reference/
+performance.md section 4), so the images stay on the device as uint8 and each batch is
+normalised and augmented there in a few tensor operations:
+
+- normalise with the training split's mean and std;
+- pad 4 pixels with zeros *after* normalising (so the padding is the mean colour, as in the
+  official ``_pre_process``, which pads the already-normalised image), random 32 x 32 crop;
+- random horizontal flip;
+- cutout (final training): one square per image set to 0, again in normalised units.
+
+Every random draw comes from a generator seeded by (seed, epoch, batch index), so an epoch's
+batches are the same whether or not the run was interrupted and resumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 3, H, W] -> float32, (x / 255 - mean) / std per channel."""
+    x = x.float().div_(255.0)
+    return (x - mean.view(1, -1, 1, 1).to(x.device)) / std.view(1, -1, 1, 1).to(x.device)
+
+
+def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero-pad by ``pad`` then crop back at a random offset per image: [N, C, H, W] -> same."""
+    N, C, H, W = x.shape
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))                 # [N, C, H+2p, W+2p]
+    off = torch.randint(0, 2 * pad + 1, (2, N), generator=generator, device=x.device)
+    rows = (off[0, :, None] + torch.arange(H, device=x.device)).view(N, 1, H, 1)
+    cols = (off[1, :, None] + torch.arange(W, device=x.device)).view(N, 1, 1, W)
+    padded = padded.gather(2, rows.expand(N, C, H, W + 2 * pad))              # [N, C, H, W+2p]
+    return padded.gather(3, cols.expand(N, C, H, W))                           # [N, C, H, W]
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2."""
+    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+
+
+def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero one ``size`` x ``size`` square per image, centred anywhere (clipped at the border)."""
+    N, _, H, W = x.shape
+    centre = torch.stack([torch.randint(0, H, (N,), generator=generator, device=x.device),
+                          torch.randint(0, W, (N,), generator=generator, device=x.device)])
+    r = torch.arange(H, device=x.device).view(1, H, 1)
+    c = torch.arange(W, device=x.device).view(1, 1, W)
+    lo = centre - size // 2
+    inside = ((r >= lo[0].view(N, 1, 1)) & (r < (lo[0] + size).view(N, 1, 1)) &
+              (c >= lo[1].view(N, 1, 1)) & (c < (lo[1] + size).view(N, 1, 1)))
+    return x.masked_fill(inside.unsqueeze(1), 0.0)
+
+
+@dataclass
+class Augment:
+    """What to do to a training batch; ``Augment(crop=0, flip=False)`` does nothing."""
+
+    crop: int = 4          # zero padding before the random crop; 0: no crop
+    flip: bool = True
+    cutout: int = 0        # --child_cutout_size (16 for the 2.89% micro model); 0: none
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.crop:
+            x = random_crop(x, self.crop, generator)
+        if self.flip:
+            x = random_flip(x, generator)
+        if self.cutout:
+            x = cutout(x, self.cutout, generator)
+        return x
+
+
+def batch_generator(seed: int, epoch: int, index: int, device: torch.device | str) -> torch.Generator:
+    """The generator of one batch: a function of (seed, epoch, batch index) alone."""
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + index)
+    return g
+
+
+class ImageBatches:
+    """One epoch of (images, labels) batches from uint8 tensors on the device.
+
+    ``ImageBatches(x, y, batch_size, mean, std, augment=None, shuffle=True, seed=0)``;
+    ``epoch(e, start=0)`` yields the batches of epoch ``e`` from batch ``start`` on, so a resumed
+    run continues exactly. Images come out normalised, float32, channels_last if asked.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, mean: torch.Tensor,
+                 std: torch.Tensor, augment: Augment | None = None, shuffle: bool = True,
+                 seed: int = 0, drop_last: bool = False, channels_last: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if len(x) != len(y):
+            raise ValueError(f"{len(x)} images but {len(y)} labels")
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.mean, self.std = mean.to(x.device), std.to(x.device)
+        self.augment, self.shuffle, self.seed = augment, shuffle, seed
+        self.drop_last, self.channels_last = drop_last, channels_last
+
+    def __len__(self) -> int:
+        n = len(self.x)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def order(self, epoch: int) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(len(self.x), device=self.x.device)
+        g = batch_generator(self.seed, epoch, -1, self.x.device)
+        return torch.randperm(len(self.x), generator=g, device=self.x.device)
+
+    def epoch(self, epoch: int, start: int = 0):
+        order = self.order(epoch)
+        for i in range(start, len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            images = normalize(self.x[idx], self.mean, self.std)             # [B, 3, H, W] float
+            if self.augment is not None:
+                images = self.augment(images, batch_generator(self.seed, epoch, i, self.x.device))
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            yield images, self.y[idx]
+
+    def __iter__(self):
+        return self.epoch(0)
