@@ -91,10 +91,11 @@ class SearchSpace(ABC):
 
     def sample(self, generator: torch.Generator | None = None) -> Any:
         """One architecture drawn uniformly at random (each position independently)."""
-        cards = torch.tensor([len(r) for r in self.positions], dtype=torch.float64)
-        u = torch.rand(len(cards), generator=generator, dtype=torch.float64)
-        offsets = (u * cards).floor().long().clamp_max(cards.long() - 1)
-        return self.decode([r.start + int(o) for r, o in zip(self.positions, offsets)])
+        device = generator.device if generator is not None else None
+        cards = torch.tensor([len(r) for r in self.positions], dtype=torch.float64, device=device)
+        u = torch.rand(len(cards), generator=generator, dtype=torch.float64, device=device)
+        offsets = (u * cards).floor().long().clamp_max(cards.long() - 1).tolist()
+        return self.decode([r.start + o for r, o in zip(self.positions, offsets)])
 
     # ------------------------------------------------------------------ checking
     def validate(self, arch: Any) -> Any:

@@ -1,0 +1,325 @@
+"""One dataclass config per job: a search, or a final training; profiles from smoke to paper.
+
+Every official value names its source: "script" (melodyguan/enas ``scripts/*.sh``), "enas_lm"
+(google-research ``enas_lm/src``), "paper" (Pham et al. 2018). Reference: shared
+reference/enas.md section 2.
+
+Profiles (``ENAS_EDU_PROFILE`` in the book):
+- ``smoke``: seconds on a CPU (CI, nbval); tiny networks on the shipped data.
+- ``book``:  minutes on a CPU; small networks on the shipped real data (digits, KJV text).
+- ``colab``: one Colab T4 session (about two hours); real CIFAR-10 / PTB at official widths,
+  fewer epochs.
+- ``paper``: the official scripts' hyperparameters and epochs.
+
+Configs are saved as JSON with every run and load back with :func:`config_from_dict`, which
+refuses unknown keys and names the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .controller import ControllerConfig
+from .reinforce import ReinforceConfig
+from .supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
+
+SPACES = ("rnn", "macro", "micro")
+PROFILES = ("smoke", "book", "colab", "paper")
+DATASETS = ("cifar10", "digits", "synthetic_cifar", "ptb", "kjv", "synthetic_ptb")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data, where, and how it is batched."""
+
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    download: bool = False
+    batch_size: int = 128
+    eval_batch_size: int = 128
+    num_valids: int | None = None   # images held out for validation (None: the dataset's default)
+    max_vocab: int | None = None    # text: keep only the most frequent words (CPU profiles)
+    bptt: int = 35                  # text: steps per window (paper, enas_lm)
+    augment: bool = True            # images: pad-4 crop + flip (script); the reward batch never
+    cutout: int = 0                 # images: cutout size, final training only (script: 16)
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.batch_size < 1 or self.eval_batch_size < 1 or self.bptt < 2:
+            raise ValueError("batch sizes must be >= 1 and bptt >= 2")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """SGD of the shared (or final) weights."""
+
+    lr: float = 0.05                # script: --child_lr_max 0.05; enas_lm: 20
+    lr_min: float = 0.0005          # script: --child_lr_min
+    schedule: str = "sgdr"          # "sgdr" (CIFAR: cosine with warm restarts) or "constant" (enas_lm)
+    T0: int = 10                    # script: --child_lr_T_0
+    Tmul: int = 2                   # script: --child_lr_T_mul; restarts at 10, 30, 70, 150, 310
+    momentum: float = 0.9           # script: Nesterov momentum 0.9
+    nesterov: bool = True
+    #: PyTorch weight decay. The official L2 term is l2_reg * sum(w^2), whose gradient is
+    #: 2 * l2_reg * w, so this is twice the --child_l2_reg flag.
+    weight_decay: float = 5e-4
+    grad_clip: float | None = 5.0   # global-norm bound; script --child_grad_bound 5.0
+    #: Official quirk: src/utils.py clips each gradient but applies the unclipped one, so the
+    #: CIFAR runs never clip. True reproduces that; False clips for real.
+    clip_noop: bool = False
+    aux_weight: float = 0.0         # final micro: 0.4 (script)
+    #: Official quirk: the aux head's weights are left out of the optimiser (frozen at init).
+    freeze_aux_head: bool = False
+
+    def __post_init__(self):
+        if self.schedule not in ("sgdr", "constant"):
+            raise ValueError(f"schedule must be 'sgdr' or 'constant', got {self.schedule!r}")
+        if not self.lr > 0 or self.lr_min < 0 or self.lr_min > self.lr:
+            raise ValueError(f"need lr > 0 and 0 <= lr_min <= lr, got lr={self.lr}, lr_min={self.lr_min}")
+        if self.T0 < 1 or self.Tmul < 1:
+            raise ValueError("T0 and Tmul must be >= 1")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+
+
+NetConfig = typing.Union[MacroNetConfig, MicroNetConfig, RNNNetConfig]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything a search run needs; saved as config.json in the run directory."""
+
+    space: str
+    profile: str = "paper"
+    seed: int = 0
+    epochs: int = 150
+    net: NetConfig = field(default_factory=MicroNetConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    reinforce: ReinforceConfig = field(default_factory=ReinforceConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train_controller: bool = True       # False: ENAS without controller training (paper section 3)
+    uniform_sampling: bool = False      # True: sample children uniformly, not from the controller
+    reward_bn_train_mode: bool = True   # micro_child.py scores rewards with BN in training mode
+    max_train_steps: int | None = None  # cap on shared steps per epoch (CPU profiles)
+    eval_archs: int = 10                # archs printed with their one-batch accuracy per epoch (script)
+    checkpoint_every: int = 10          # also checkpoint every N controller updates
+    log_every: int = 20                 # shared steps per metrics record (read from the device once)
+    max_nonfinite: int = 3              # consecutive NaN/inf losses before rolling back
+    device: str = "auto"
+    amp: bool = True                    # bf16 where supported, else fp16 with a scaler (CUDA only)
+    channels_last: bool = True          # CUDA only
+
+    def __post_init__(self):
+        if self.space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}, got {self.space!r}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        if self.epochs < 1 or self.checkpoint_every < 1 or self.eval_archs < 0 or self.log_every < 1:
+            raise ValueError("epochs, checkpoint_every and log_every must be >= 1, eval_archs >= 0")
+        expected = {"rnn": RNNNetConfig, "macro": MacroNetConfig, "micro": MicroNetConfig}[self.space]
+        if not isinstance(self.net, expected):
+            raise ValueError(f"space {self.space!r} needs net={expected.__name__}, got {type(self.net).__name__}")
+        text = self.data.dataset in ("ptb", "kjv", "synthetic_ptb")
+        if text != (self.space == "rnn"):
+            raise ValueError(f"dataset {self.data.dataset!r} does not fit space {self.space!r}")
+
+
+@dataclass(frozen=True)
+class FinalConfig:
+    """Training one fixed architecture from scratch; saved as config.json in its run directory."""
+
+    space: str
+    arc: str                            # the official fixed_arc string
+    profile: str = "paper"
+    seed: int = 0
+    epochs: int = 630
+    net: NetConfig = field(default_factory=lambda: MicroNetConfig(style="final"))
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    checkpoint_every_steps: int = 0     # 0: once per epoch only
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+
+    def __post_init__(self):
+        if self.space not in SPACES:
+            raise ValueError(f"space must be one of {SPACES}, got {self.space!r}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        self.net.space().from_arc_string(self.arc)   # a clear error if the arc does not fit
+
+
+# ---------------------------------------------------------------------------------- profiles
+def _official_search(space: str) -> SearchConfig:
+    if space == "macro":  # cifar10_macro_search.sh
+        return SearchConfig(
+            space="macro", epochs=310, net=MacroNetConfig(num_layers=12, out_filters=36, keep_prob=0.9),
+            controller=ControllerConfig.official("macro"), reinforce=ReinforceConfig.official("macro"),
+            optim=OptimConfig(lr=0.05, lr_min=0.0005, weight_decay=2 * 2.5e-4, grad_clip=5.0, clip_noop=True),
+            data=DataConfig("cifar10", batch_size=128, eval_batch_size=128),
+            reward_bn_train_mode=False)   # general_child.py scores with is_training=False
+    if space == "micro":  # cifar10_micro_search.sh
+        return SearchConfig(
+            space="micro", epochs=150, net=MicroNetConfig(num_layers=6, out_filters=20, keep_prob=0.9),
+            controller=ControllerConfig.official("micro"), reinforce=ReinforceConfig.official("micro"),
+            optim=OptimConfig(lr=0.05, lr_min=0.0005, weight_decay=2 * 1e-4, grad_clip=5.0, clip_noop=True),
+            data=DataConfig("cifar10", batch_size=160, eval_batch_size=160))
+    # enas_lm: child.py, controller.py, search.py
+    return SearchConfig(
+        space="rnn", epochs=600, net=RNNNetConfig(),
+        controller=ControllerConfig.official("rnn"), reinforce=ReinforceConfig.official("rnn"),
+        optim=OptimConfig(lr=20.0, lr_min=0.0, schedule="constant", momentum=0.0, nesterov=False,
+                          weight_decay=0.0, grad_clip=0.1),   # decay lives in RNNNet.regularizer
+        data=DataConfig("ptb", batch_size=128, eval_batch_size=128, bptt=35))
+
+
+def search_config(space: str, profile: str = "paper", **overrides) -> SearchConfig:
+    """The search config of ``space`` at ``profile``; keyword overrides replace top-level fields."""
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    c = dataclasses.replace(_official_search(space), profile=profile)
+    r = dataclasses.replace
+    if profile == "colab":      # official widths, fewer epochs: about 2 h on a T4
+        c = r(c, epochs={"macro": 30, "micro": 30, "rnn": 40}[space])
+    elif profile in ("book", "smoke"):
+        small = profile == "smoke"
+        if space == "rnn":
+            c = r(c, epochs=2 if small else 10,
+                  net=RNNNetConfig(vocab_size=10000, hidden_size=32 if small else 64, num_nodes=4 if small else 6),
+                  data=DataConfig("kjv", batch_size=32, eval_batch_size=32, bptt=20 if small else 35,
+                                  max_vocab=500 if small else 2000),
+                  reinforce=r(c.reinforce, lr=3.5e-3, train_steps=2 if small else 10),
+                  max_train_steps=10 if small else 100)
+        else:
+            net = (MacroNetConfig(num_layers=4 if small else 6, out_filters=8 if small else 16)
+                   if space == "macro" else
+                   MicroNetConfig(num_layers=1 if small else 3, out_filters=8 if small else 12,
+                                  num_nodes=3 if small else 5))
+            c = r(c, epochs=2 if small else 10, net=net,
+                  data=DataConfig("digits", batch_size=32 if small else 64, eval_batch_size=64),
+                  reinforce=r(c.reinforce, train_steps=2 if small else 10,
+                              num_aggregate=min(c.reinforce.num_aggregate, 5 if small else 10)),
+                  max_train_steps=8 if small else None)
+        c = r(c, eval_archs=2 if small else 10, checkpoint_every=5)
+    return r(c, **overrides) if overrides else c
+
+
+def _arc_shape(space: str, arc: str) -> dict:
+    """Net settings that follow from the architecture string itself."""
+    values = [int(v) for v in arc.split()]
+    if space == "macro":      # L layers take L (L + 1) / 2 numbers
+        L = int(round((-1 + (1 + 8 * len(values)) ** 0.5) / 2))
+        ops = [values[k * (k + 1) // 2] for k in range(L)] if L * (L + 1) // 2 == len(values) else [0]
+        return {"num_layers": L, "num_ops": 4 if max(ops) < 4 else 6}   # script: 4 branches
+    if space == "micro":      # two cells of 4 numbers per node
+        return {"num_nodes": max(1, len(values) // 8)}
+    if len(values) % 2:       # the paper layout's string has 2N - 1 numbers
+        return {"num_nodes": (len(values) + 1) // 2, "layout": "paper"}
+    return {"num_nodes": len(values) // 2, "layout": "enas_lm"}
+
+
+def final_config(space: str, arc: str, profile: str = "paper", **overrides) -> FinalConfig:
+    """The final-training config of ``space`` at ``profile`` for the architecture ``arc``."""
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    r = dataclasses.replace
+    shape = _arc_shape(space, arc)
+    if space == "macro":  # cifar10_macro_final.sh
+        c = FinalConfig("macro", arc, epochs=310,
+                        net=MacroNetConfig(out_filters=96, keep_prob=0.5, style="final", **shape),
+                        optim=OptimConfig(lr=0.05, lr_min=0.001, weight_decay=2 * 2e-4, grad_clip=None),
+                        data=DataConfig("cifar10", batch_size=100, eval_batch_size=100))
+    elif space == "micro":  # cifar10_micro_final.sh
+        c = FinalConfig("micro", arc, epochs=630,
+                        net=MicroNetConfig(num_layers=15, out_filters=36, keep_prob=0.8, style="final",
+                                           drop_path_keep_prob=0.6, aux_head=True, **shape),
+                        optim=OptimConfig(lr=0.05, lr_min=0.0001, weight_decay=2 * 2e-4, grad_clip=None,
+                                          aux_weight=0.4, freeze_aux_head=True),
+                        data=DataConfig("cifar10", batch_size=144, eval_batch_size=144, cutout=16))
+    else:  # enas_lm fixed.py / fixed_lib.py
+        c = FinalConfig("rnn", arc, epochs=3000,
+                        net=RNNNetConfig(hidden_size=800, init_range=0.05, drop_e=0.125, drop_i=0.175,
+                                         drop_x=0.725, drop_l=0.225, drop_o=0.75, alpha=0.7, beta=0.0,
+                                         search_l2_quirk=False, **shape),
+                        optim=OptimConfig(lr=20.0, lr_min=0.0, schedule="constant", momentum=0.0,
+                                          nesterov=False, weight_decay=0.0, grad_clip=0.25),
+                        data=DataConfig("ptb", batch_size=64, eval_batch_size=10, bptt=35))
+    c = r(c, profile=profile)
+    if profile == "colab":
+        c = r(c, epochs={"macro": 40, "micro": 40, "rnn": 60}[space])
+    elif profile in ("book", "smoke"):
+        small = profile == "smoke"
+        if space == "rnn":
+            c = r(c, epochs=1 if small else 5,
+                  net=r(c.net, hidden_size=32 if small else 128, vocab_size=10000),
+                  data=DataConfig("kjv", batch_size=32, eval_batch_size=10, bptt=20 if small else 35,
+                                  max_vocab=500 if small else 2000))
+        else:
+            net = (r(c.net, out_filters=8 if small else 24)
+                   if space == "macro" else
+                   r(c.net, num_layers=1 if small else 3, out_filters=8 if small else 16))
+            c = r(c, epochs=2 if small else 15, net=net,
+                  data=DataConfig("digits", batch_size=32 if small else 64, eval_batch_size=100, cutout=0))
+    return r(c, **overrides) if overrides else c
+
+
+# ---------------------------------------------------------------------------------- JSON
+def config_to_dict(config) -> dict:
+    out = {"kind": type(config).__name__}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            value = {"kind": type(value).__name__, **dataclasses.asdict(value)}
+        out[f.name] = value
+    return out
+
+
+_KINDS = {cls.__name__: cls for cls in (SearchConfig, FinalConfig, DataConfig, OptimConfig,
+                                        ControllerConfig, ReinforceConfig, MacroNetConfig,
+                                        MicroNetConfig, RNNNetConfig)}
+
+
+def _build(cls, values: dict, where: str):
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {unknown} for {cls.__name__}; "
+                         f"valid settings are {sorted(names)}")
+    kwargs = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and "kind" in value:
+            kind = value["kind"]
+            if kind not in _KINDS:
+                raise ValueError(f"{where}.{key}: unknown config kind {kind!r}")
+            value = _build(_KINDS[kind], {k: v for k, v in value.items() if k != "kind"}, f"{where}.{key}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(obj: dict):
+    """Inverse of :func:`config_to_dict`; unknown or out-of-range settings raise ValueError."""
+    if not isinstance(obj, dict) or obj.get("kind") not in ("SearchConfig", "FinalConfig"):
+        raise ValueError("expected a dict with kind 'SearchConfig' or 'FinalConfig' (see config_to_dict)")
+    return _build(_KINDS[obj["kind"]], {k: v for k, v in obj.items() if k != "kind"}, "config")
+
+
+def save_config(config, path: Path) -> None:
+    path.write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
+
+
+def load_config(path: Path):
+    return config_from_dict(json.loads(Path(path).read_text()))

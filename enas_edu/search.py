@@ -1,0 +1,294 @@
+"""The ENAS search: shared-weight training and controller training, alternating (paper section 2.2).
+
+Each epoch, as the official code runs it:
+
+1. **Shared phase.** One pass over the training split. Every minibatch trains a *fresh* child
+   sampled from the controller (M = 1) with SGD on the shared weights (Nesterov momentum and SGDR
+   for the CNNs; plain SGD at lr 20, scaled by the window length, for the RNN).
+2. **Controller phase.** ``train_steps`` REINFORCE updates, each on ``num_aggregate`` sampled
+   children; each child's reward is measured on one validation minibatch (a new one each time).
+3. **Report.** ``eval_archs`` children are sampled and scored on one validation batch, as the
+   official code prints 10 per epoch; they go to ``architectures.jsonl``.
+
+Everything needed to continue lives in ``checkpoint.pt``: shared weights, controller, both
+optimisers, the baseline, the position (epoch, phase, step), the data position and the state of
+every random generator. ``Search(config, run_dir, resume=True).run()`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .config import SearchConfig, config_to_dict, load_config, save_config
+from .controller import Controller
+from .reinforce import Reinforce
+from .supernets import MacroNet, MicroNet, RNNNet
+from .tasks import make_task
+from .training import (Precision, RunDir, clip_gradients, learning_rate, resolve_device, rng_state,
+                       seed_everything, set_rng_state)
+
+NETS = {"rnn": RNNNet, "macro": MacroNet, "micro": MicroNet}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss kept being NaN or inf and there was no checkpoint to roll back to."""
+
+
+class Search:
+    """``Search(config, run_dir)``; ``run()`` searches; ``resume=True`` continues a run directory.
+
+    ``callbacks`` receive every metrics record (a dict) as it is written: the book's live plots.
+    """
+
+    def __init__(self, config: SearchConfig | None, run_dir: str | Path, resume: bool = False,
+                 callbacks: list[Callable[[dict], None]] | None = None, progress: bool = True,
+                 device: str | None = None):
+        self.run_dir = RunDir(run_dir, callbacks)
+        if resume:
+            if not (self.run_dir.path / "config.json").exists() or not self.run_dir.checkpoint_path.exists():
+                raise FileNotFoundError(f"no checkpoint to resume from in {self.run_dir.path}: it needs "
+                                        "config.json and checkpoint.pt from an earlier run")
+            saved = load_config(self.run_dir.path / "config.json")
+            if config is not None and config_to_dict(config) != config_to_dict(saved):
+                raise ValueError(f"{self.run_dir.path} holds a run with another config; resume it "
+                                 "without a config, or start a new run directory")
+            config = saved
+        elif config is None:
+            raise ValueError("a new search needs a config (see enas_edu.config.search_config)")
+        elif (self.run_dir.path / "checkpoint.pt").exists():
+            raise ValueError(f"{self.run_dir.path} already holds a run; resume it (--resume) or choose another --out")
+        self.progress = progress
+        self.device = resolve_device(device or config.device)
+        seed_everything(config.seed)
+        cuda = self.device.type == "cuda"
+        self.task = make_task(config.data, config.space, "search", config.seed, self.device,
+                              channels_last=cuda and config.channels_last, run_dir=self.run_dir.path)
+        if config.space == "rnn" and config.net.vocab_size != self.task.vocab_size:
+            config = dataclasses.replace(config, net=dataclasses.replace(config.net, vocab_size=self.task.vocab_size))
+        self.config = config
+        self.precision = Precision(self.device, config.amp)
+        self.net = NETS[config.space](config.net).to(self.device)
+        if cuda and config.channels_last and config.space != "rnn":
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.space = self.net.space
+        self.controller = Controller(self.space, config.controller).to(self.device)
+        self.reinforce = Reinforce(self.controller, config.reinforce)
+        o = config.optim
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=o.lr, momentum=o.momentum,
+                                         nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
+        self.arch_generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.position = {"epoch": 0, "phase": "shared", "step": 0}
+        self.epoch_stats = _fresh_epoch_stats()   # what the epoch's record sums up, so far
+        self.rollbacks = 0
+        self.nonfinite = 0
+        self.skipped: list[dict] = []
+        if resume:
+            self._restore(self.run_dir.load_checkpoint(map_location=self.device))
+        else:
+            save_config(config, self.run_dir.path / "config.json")
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict:
+        return {"version": 1, "position": dict(self.position), "epoch_stats": self.epoch_stats,
+                "net": self.net.state_dict(),
+                "controller": self.controller.state_dict(), "reinforce": self.reinforce.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scaler": self.precision.scaler.state_dict(),
+                "task": self.task.state_dict(), "rng": rng_state({"arch": self.arch_generator}),
+                "rollbacks": self.rollbacks, "config": config_to_dict(self.config)}
+
+    def _restore(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.controller.load_state_dict(state["controller"])
+        self.reinforce.load_state_dict(state["reinforce"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.precision.scaler.load_state_dict(state["scaler"])
+        self.task.load_state_dict(state["task"])
+        set_rng_state(state["rng"], {"arch": self.arch_generator})
+        self.position = dict(state["position"])
+        self.epoch_stats = state["epoch_stats"]
+        self.rollbacks = state["rollbacks"]
+        self.run_dir.truncate_logs(state["logs"])
+
+    def checkpoint(self) -> None:
+        self.run_dir.save_checkpoint(self._state())
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample_arch(self):
+        """The child of the next shared step: from the controller, or uniform for the baselines."""
+        if self.config.uniform_sampling:
+            return self.space.sample(self.arch_generator)
+        return self.controller.sample(generator=self.arch_generator).arch
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, stop_at: int | None = None) -> "Search":
+        """Search until ``config.epochs`` (or until epoch ``stop_at``, for tests and notebooks)."""
+        end = min(self.config.epochs, stop_at) if stop_at is not None else self.config.epochs
+        while self.position["epoch"] < end:
+            epoch = self.position["epoch"]
+            t0 = time.perf_counter()
+            if self.position["phase"] == "shared":
+                self.epoch_stats = _fresh_epoch_stats()
+                self.epoch_stats["shared"] = self._shared_phase(epoch)
+                self.position.update(phase="controller", step=0)
+            self._controller_phase(epoch, self.position["step"])
+            sampled = self._report_archs(epoch)
+            stats = self.epoch_stats
+            controller = ({"reward": sum(stats["rewards"]) / len(stats["rewards"]),
+                           "entropy": sum(stats["entropies"]) / len(stats["entropies"])}
+                          if stats["rewards"] else {})
+            self.run_dir.log({"phase": "epoch", "epoch": epoch, **stats["shared"], **controller, **sampled,
+                              "baseline": self.reinforce.baseline.item(), "seconds": time.perf_counter() - t0})
+            self.position = {"epoch": epoch + 1, "phase": "shared", "step": 0}
+            self.checkpoint()
+        return self
+
+    def _shared_phase(self, epoch: int) -> dict:
+        cfg, o = self.config, self.config.optim
+        self.net.train()
+        base_lr = learning_rate(o, epoch)
+        steps = self.task.num_train_steps()
+        if cfg.max_train_steps is not None:
+            steps = min(steps, cfg.max_train_steps)
+        totals = {"loss": torch.zeros((), device=self.device), "n": 0}
+        window = []
+        t0, examples, carry = time.perf_counter(), 0, None
+        bar = _bar(steps, f"epoch {epoch} shared", self.progress)
+        for step, batch in enumerate(self.task.train_epoch(epoch)):
+            if step >= steps:
+                break
+            arch = self.sample_arch()
+            with self.precision.autocast():
+                loss, new_carry, stats = self.task.loss(self.net, batch, arch, carry)
+            if not torch.isfinite(loss):
+                self._nonfinite(epoch, step, arch)
+                carry = None
+                bar.update(1)
+                continue
+            self.nonfinite, self.skipped, carry = 0, [], new_carry
+            for group in self.optimizer.param_groups:
+                group["lr"] = base_lr * stats["lr_scale"]
+            self.optimizer.zero_grad(set_to_none=True)
+            self.precision.scaler.scale(loss).backward()
+            self.precision.scaler.unscale_(self.optimizer)
+            grad_norm = clip_gradients(self.net.parameters(), o.grad_clip, o.clip_noop)
+            self.precision.scaler.step(self.optimizer)
+            self.precision.scaler.update()
+            totals["loss"] += loss.detach()
+            totals["n"] += 1
+            examples += batch[1].numel()
+            window.append((loss.detach(), grad_norm.detach(), stats))
+            if len(window) == cfg.log_every or step == steps - 1:
+                self._log_window(epoch, step, window, base_lr)
+                window = []
+            bar.update(1)
+        bar.close()
+        seconds = time.perf_counter() - t0
+        mean_loss = (totals["loss"] / max(1, totals["n"])).item()
+        return {"train_loss": mean_loss, "lr": base_lr, "shared_steps": totals["n"],
+                "shared_seconds": seconds, "examples_per_second": examples / max(seconds, 1e-9)}
+
+    def _log_window(self, epoch, step, window, base_lr) -> None:
+        losses = torch.stack([w[0] for w in window])
+        record = {"phase": "shared", "epoch": epoch, "step": step, "loss": losses.mean().item(),
+                  "grad_norm": torch.stack([w[1].float() for w in window]).max().item(), "lr": base_lr}
+        metric = "acc" if "acc" in window[0][2] else "ppl"
+        record[metric] = torch.stack([torch.as_tensor(w[2][metric]).float() for w in window]).mean().item()
+        self.run_dir.log(record)
+
+    def _nonfinite(self, epoch: int, step: int, arch) -> None:
+        """Skip the step; after ``max_nonfinite`` in a row, roll back to the last checkpoint."""
+        self.nonfinite += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        event = {"phase": "event", "event": "nonfinite_loss_skipped", "epoch": epoch, "step": step,
+                 "arc": self.space.to_arc_string(arch)}
+        self.run_dir.log(event)
+        self.skipped.append(event)
+        if self.nonfinite < self.config.max_nonfinite:
+            return
+        if not self.run_dir.checkpoint_path.exists():
+            raise NonFiniteLossError(
+                f"{self.nonfinite} non-finite losses in a row before the first checkpoint (epoch {epoch}, "
+                f"step {step}); lower the learning rate or check the data")
+        state = self.run_dir.load_checkpoint(map_location=self.device)
+        rollbacks = self.rollbacks + 1
+        self._restore(state)                     # this also cuts the logs back to the checkpoint
+        for skipped in self.skipped:             # but the events that caused it stay on record
+            self.run_dir.log(skipped)
+        self.skipped = []
+        self.rollbacks = rollbacks
+        self.nonfinite = 0
+        # a different stream of children from here, or the same NaN would come back
+        self.arch_generator.manual_seed(self.config.seed + 7919 * rollbacks)
+        self.run_dir.log({"phase": "event", "event": "rolled_back_to_checkpoint", "epoch": epoch,
+                          "step": step, "to_epoch": self.position["epoch"], "rollbacks": rollbacks})
+        raise _RolledBack()
+
+    def _reward_mode(self) -> None:
+        self.net.train(self.config.reward_bn_train_mode)
+
+    def rewards(self, archs) -> torch.Tensor:
+        """One reward per architecture, each on its own validation minibatch."""
+        self._reward_mode()
+        with self.precision.autocast():
+            return torch.stack([self.task.score(self.net, self.task.reward_batch(), a).float() for a in archs])
+
+    def _controller_phase(self, epoch: int, start: int) -> None:
+        cfg, r = self.config, self.config.reinforce
+        if not cfg.train_controller or start >= r.train_steps:
+            return
+        bar = _bar(r.train_steps - start, f"epoch {epoch} controller", self.progress)
+        for step in range(start, r.train_steps):
+            with torch.no_grad():
+                archs = self.controller.sample_batch(r.num_aggregate, generator=self.arch_generator).archs
+            reward = self.rewards(archs)
+            batch = self.controller.evaluate(archs)      # the same log-probs, now with gradients
+            stats = self.reinforce.update(batch, reward)
+            self.run_dir.log({"phase": "controller", "epoch": epoch, "step": step, **stats})
+            self.epoch_stats["rewards"].append(stats["reward"].item())
+            self.epoch_stats["entropies"].append(stats["entropy"].item())
+            self.position.update(phase="controller", step=step + 1)
+            if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < r.train_steps:
+                self.checkpoint()
+            bar.update(1)
+        bar.close()
+
+    @torch.no_grad()
+    def _report_archs(self, epoch: int) -> dict:
+        if self.config.eval_archs == 0:
+            return {}
+        archs = [self.sample_arch() for _ in range(self.config.eval_archs)]
+        scores = self.rewards(archs)
+        for arch, score in zip(archs, scores.tolist()):
+            self.run_dir.log({"epoch": epoch, "arc": self.space.to_arc_string(arch), "reward": score},
+                             "architectures.jsonl")
+        return {"sampled_reward_mean": scores.mean().item(), "sampled_reward_max": scores.max().item()}
+
+
+def _fresh_epoch_stats() -> dict:
+    return {"shared": {}, "rewards": [], "entropies": []}
+
+
+class _RolledBack(Exception):
+    """Raised inside an epoch after a rollback; ``run`` restarts from the restored position."""
+
+
+def _bar(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled)
+
+
+def run_search(config: SearchConfig | None, run_dir: str | Path, resume: bool = False,
+               callbacks=None, progress: bool = True, stop_at: int | None = None, device: str | None = None) -> Search:
+    """Run (or resume) a search; a rollback after repeated NaNs restarts from the checkpoint."""
+    search = Search(config, run_dir, resume=resume, callbacks=callbacks, progress=progress, device=device)
+    while True:
+        try:
+            return search.run(stop_at)
+        except _RolledBack:
+            continue

@@ -1,0 +1,199 @@
+"""The two kinds of task ENAS searches on: image classification (macro, micro) and language
+modelling (the RNN cell). A task owns its data on the device and knows how to compute a training
+loss, a controller reward and an evaluation for a network running an architecture.
+
+Rewards (reference/enas.md section 2a): for images, the accuracy on one validation minibatch,
+not augmented, the next batch of a shuffled pass each time; for text, ``80 / perplexity`` on one
+validation window (enas_lm ``REWARD_CONSTANT``), with a fresh (zero) hidden state.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .config import DataConfig
+from .data import (Augment, ImageBatches, batchify, bptt_windows, cifar10_splits, digits, kjv_text,
+                   load_ptb, random_window)
+from .data.augment import batch_generator
+from .data.synthetic import write_cifar10, write_ptb
+
+REWARD_CONSTANT = 80.0   # enas_lm controller.py
+
+
+def _synthetic_root(cfg: DataConfig, run_dir: Path | None) -> Path:
+    if cfg.data_dir is not None:
+        return Path(cfg.data_dir)
+    if run_dir is None:
+        raise ValueError("synthetic data needs data_dir or a run directory to be written into")
+    return Path(run_dir) / "synthetic_data"
+
+
+class ImageTask:
+    """CIFAR-10 (or the shipped digits, or synthetic CIFAR-format files) on the device."""
+
+    kind = "image"
+
+    def __init__(self, cfg: DataConfig, mode: str, seed: int, device: torch.device,
+                 channels_last: bool = False, run_dir: Path | None = None):
+        if cfg.dataset == "cifar10":
+            data = cifar10_splits(mode, cfg.data_dir, cfg.download, num_valids=cfg.num_valids)
+        elif cfg.dataset == "digits":
+            data = digits(mode, **({} if cfg.num_valids is None else {"num_valids": cfg.num_valids}))
+        elif cfg.dataset == "synthetic_cifar":
+            root = _synthetic_root(cfg, run_dir)
+            if not (root / "cifar-10-batches-py" / "data_batch_1").exists():
+                write_cifar10(root, num_train=500, num_test=100, seed=seed)
+            data = cifar10_splits(mode, root, verify=False, num_valids=cfg.num_valids or 50,
+                                  name="synthetic CIFAR-format data (enas_edu.data.synthetic)")
+        else:
+            raise ValueError(f"dataset {cfg.dataset!r} is not an image data set")
+        self.data = data.to(device)
+        self.cfg, self.seed, self.device, self.channels_last = cfg, seed, device, channels_last
+        d = self.data
+        augment = Augment(cutout=cfg.cutout) if cfg.augment else None
+        self.train = ImageBatches(d.train_x, d.train_y, cfg.batch_size, d.mean, d.std, augment=augment,
+                                  seed=seed, channels_last=channels_last)
+        self.reward_position = [0, 0]   # (pass over the validation set, batch index)
+        if d.valid_x is not None:
+            self.valid = ImageBatches(d.valid_x, d.valid_y, cfg.batch_size, d.mean, d.std, seed=seed + 1,
+                                      drop_last=len(d.valid_x) >= cfg.batch_size, channels_last=channels_last)
+
+    @property
+    def name(self) -> str:
+        return self.data.name
+
+    def train_epoch(self, epoch: int, start: int = 0):
+        return self.train.epoch(epoch, start)
+
+    def num_train_steps(self) -> int:
+        return len(self.train)
+
+    def loss(self, net, batch, arch=None, carry=None, aux_weight: float = 0.0):
+        x, y = batch
+        out = net(x, arch) if arch is not None else net(x)
+        if isinstance(out, tuple):                       # (logits, aux_logits) from the aux head
+            logits, aux = out
+            loss = F.cross_entropy(logits, y) + aux_weight * F.cross_entropy(aux, y)
+        else:
+            logits, loss = out, F.cross_entropy(out, y)
+        return loss, None, {"acc": (logits.detach().argmax(1) == y).float().mean(), "lr_scale": 1.0}
+
+    def reward_batch(self):
+        """The next validation minibatch of a shuffled pass (a new pass when one ends)."""
+        p, i = self.reward_position
+        if i >= len(self.valid):
+            p, i = p + 1, 0
+        batch = next(self.valid.epoch(p, i))
+        self.reward_position = [p, i + 1]
+        return batch
+
+    @torch.no_grad()
+    def score(self, net, batch, arch=None) -> torch.Tensor:
+        """Accuracy on one batch: the controller's reward."""
+        x, y = batch
+        out = net(x, arch) if arch is not None else net(x)
+        out = out[0] if isinstance(out, tuple) else out
+        return (out.argmax(1) == y).float().mean()
+
+    @torch.no_grad()
+    def evaluate(self, net, arch=None, split: str = "valid") -> float:
+        """Accuracy over a whole split."""
+        x, y = (self.data.valid_x, self.data.valid_y) if split == "valid" else (self.data.test_x, self.data.test_y)
+        batches = ImageBatches(x, y, self.cfg.eval_batch_size, self.data.mean, self.data.std, shuffle=False,
+                               channels_last=self.channels_last)
+        correct = sum(float(self.score(net, b, arch)) * len(b[1]) for b in batches.epoch(0))
+        return correct / len(x)
+
+    def state_dict(self) -> dict:
+        return {"reward_position": list(self.reward_position)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.reward_position = list(state["reward_position"])
+
+
+class TextTask:
+    """Penn Treebank (or the shipped KJV text, or synthetic PTB-format files) on the device."""
+
+    kind = "text"
+
+    def __init__(self, cfg: DataConfig, mode: str, seed: int, device: torch.device,
+                 channels_last: bool = False, run_dir: Path | None = None):
+        if cfg.dataset == "ptb":
+            data = load_ptb(cfg.data_dir, cfg.download, max_vocab=cfg.max_vocab)
+        elif cfg.dataset == "kjv":
+            data = kjv_text(cfg.max_vocab)
+        elif cfg.dataset == "synthetic_ptb":
+            root = _synthetic_root(cfg, run_dir)
+            if not (root / "ptb" / "ptb.train.txt").exists():
+                write_ptb(root, seed=seed)
+            data = load_ptb(root, verify=False, max_vocab=cfg.max_vocab,
+                            name="synthetic PTB-format text (enas_edu.data.synthetic)")
+        else:
+            raise ValueError(f"dataset {cfg.dataset!r} is not a text data set")
+        self.data = data.to(device)
+        self.cfg, self.seed, self.device = cfg, seed, device
+        self.vocab_size = len(data.vocab)
+        self.train = batchify(self.data.train, cfg.batch_size)                     # [T, B]
+        self.valid_reward = batchify(self.data.valid, cfg.batch_size)
+        self.reward_generator = torch.Generator().manual_seed(seed + 1)
+        self.random_length = mode == "search"    # enas_lm search.py uses random_len=True
+
+    @property
+    def name(self) -> str:
+        return self.data.name
+
+    def train_epoch(self, epoch: int, start: int = 0):
+        g = batch_generator(self.seed, epoch, -1, "cpu")
+        for step, (x, y, _) in enumerate(bptt_windows(self.train, self.cfg.bptt, self.random_length, g)):
+            if step >= start:
+                yield x, y
+
+    def num_train_steps(self) -> int:
+        return sum(1 for _ in self.train_epoch(0))
+
+    def loss(self, net, batch, arch=None, carry=None, aux_weight: float = 0.0):
+        x, y = batch
+        hidden = None if carry is None else carry.detach()
+        out = net(x, hidden, arch)
+        ce = F.cross_entropy(out.logits.flatten(0, 1), y.flatten())
+        loss = ce + net.regularizer(out, arch)
+        # enas_lm: the learning rate scales with the window's length
+        return loss, out.hidden, {"ppl": ce.detach().exp(), "lr_scale": x.shape[0] / self.cfg.bptt}
+
+    def reward_batch(self):
+        return random_window(self.valid_reward, self.cfg.bptt, self.reward_generator)
+
+    @torch.no_grad()
+    def score(self, net, batch, arch=None) -> torch.Tensor:
+        """80 / perplexity on one window, from a zero hidden state."""
+        x, y = batch
+        out = net(x, None, arch)
+        ppl = F.cross_entropy(out.logits.flatten(0, 1), y.flatten()).exp()
+        return REWARD_CONSTANT / ppl
+
+    @torch.no_grad()
+    def evaluate(self, net, arch=None, split: str = "valid") -> float:
+        """Perplexity over a whole split, hidden state carried across windows."""
+        data = batchify(self.data.valid if split == "valid" else self.data.test, self.cfg.eval_batch_size)
+        total, count, hidden = 0.0, 0, None
+        for x, y, _ in bptt_windows(data, self.cfg.bptt):
+            out = net(x, hidden, arch)
+            hidden = out.hidden
+            total += F.cross_entropy(out.logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+            count += y.numel()
+        return math.exp(total / count)
+
+    def state_dict(self) -> dict:
+        return {"reward_generator": self.reward_generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.reward_generator.set_state(state["reward_generator"])
+
+
+def make_task(cfg: DataConfig, space: str, mode: str, seed: int, device, channels_last=False, run_dir=None):
+    cls = TextTask if space == "rnn" else ImageTask
+    return cls(cfg, mode, seed, device, channels_last, run_dir)
