@@ -122,6 +122,7 @@ class TextTask:
 
     def __init__(self, cfg: DataConfig, mode: str, seed: int, device: torch.device,
                  channels_last: bool = False, run_dir: Path | None = None):
+        del mode   # PTB keeps its validation split for final training too
         if cfg.dataset == "ptb":
             data = load_ptb(cfg.data_dir, cfg.download, max_vocab=cfg.max_vocab)
         elif cfg.dataset == "kjv":
@@ -140,7 +141,7 @@ class TextTask:
         self.train = batchify(self.data.train, cfg.batch_size)                     # [T, B]
         self.valid_reward = batchify(self.data.valid, cfg.batch_size)
         self.reward_generator = torch.Generator().manual_seed(seed + 1)
-        self.random_length = mode == "search"    # enas_lm search.py uses random_len=True
+        self.random_length = True     # enas_lm trains with random_len=True, searching and final
 
     @property
     def name(self) -> str:
@@ -160,7 +161,7 @@ class TextTask:
         hidden = None if carry is None else carry.detach()
         out = net(x, hidden, arch)
         ce = F.cross_entropy(out.logits.flatten(0, 1), y.flatten())
-        loss = ce + net.regularizer(out, arch)
+        loss = ce + getattr(net, "module", net).regularizer(out, arch)   # DDP wraps the net
         # enas_lm: the learning rate scales with the window's length
         return loss, out.hidden, {"ppl": ce.detach().exp(), "lr_scale": x.shape[0] / self.cfg.bptt}
 

@@ -1,0 +1,179 @@
+"""Training a fixed architecture from scratch (paper section 3; the official ``*_final.sh``).
+
+The child is built in its final style (``MicroNet``/``MacroNet`` with ``style="final"``; the
+enas_lm cell for PTB) at the final width and depth, trained on the whole training split (CIFAR:
+all 50,000 images, as ``read_data(num_valids=0)``), and tested once at the end. Where the data has
+a validation split (PTB), it is evaluated every epoch; nothing is chosen on the test set.
+
+Launched under ``torchrun``, it trains with DistributedDataParallel: every process takes its
+share of each batch (``x[rank::world]``), gradients are averaged, rank 0 writes the run
+directory, and at the end the replicas' weights are compared (``replicas_in_sync``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+
+from .config import FinalConfig, config_to_dict, load_config, save_config
+from .search import NETS, _bar
+from .tasks import make_task
+from .training import (Precision, RunDir, clip_gradients, learning_rate, resolve_device, rng_state,
+                       seed_everything, set_rng_state)
+
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank) under torchrun, else (0, 1, 0)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    return int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+class FinalTraining:
+    """``FinalTraining(config, run_dir)``; ``run()`` trains and tests; ``resume=True`` continues."""
+
+    def __init__(self, config: FinalConfig | None, run_dir: str | Path, resume: bool = False,
+                 callbacks: list[Callable[[dict], None]] | None = None, progress: bool = True,
+                 device: str | None = None):
+        self.rank, self.world, local_rank = _distributed()
+        run_path = Path(run_dir)
+        if resume:
+            if not (run_path / "config.json").exists() or not (run_path / "checkpoint.pt").exists():
+                raise FileNotFoundError(f"no checkpoint to resume from in {run_path}")
+            config = load_config(run_path / "config.json")
+        elif config is None:
+            raise ValueError("a new final training needs a config (see enas_edu.config.final_config)")
+        elif self.rank == 0 and (run_path / "checkpoint.pt").exists():
+            raise ValueError(f"{run_path} already holds a run; resume it (--resume) or choose another --out")
+        self.device = resolve_device(device or config.device)
+        if self.world > 1:
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", local_rank)
+                torch.cuda.set_device(self.device)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        self.run_dir = RunDir(run_path, callbacks if self.rank == 0 else None)
+        self.progress = progress and self.rank == 0
+        seed_everything(config.seed)
+        cuda = self.device.type == "cuda"
+        self.task = make_task(config.data, config.space, "final", config.seed, self.device,
+                              channels_last=cuda and config.channels_last, run_dir=run_path)
+        if config.space == "rnn" and config.net.vocab_size != self.task.vocab_size:
+            config = dataclasses.replace(config, net=dataclasses.replace(config.net, vocab_size=self.task.vocab_size))
+        self.config = config
+        self.precision = Precision(self.device, config.amp)
+        self.arch = config.net.space().from_arc_string(config.arc)
+        self.net = NETS[config.space](config.net, self.arch).to(self.device)
+        if cuda and config.channels_last and config.space != "rnn":
+            self.net = self.net.to(memory_format=torch.channels_last)
+        o = config.optim
+        if o.freeze_aux_head and getattr(self.net, "aux_head", None) is not None:
+            self.net.aux_head.requires_grad_(False)   # micro_child.py leaves aux_head out of training
+        self.model = self.net
+        if self.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[self.device.index] if cuda else None)
+        self.optimizer = torch.optim.SGD([p for p in self.net.parameters() if p.requires_grad], lr=o.lr,
+                                         momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
+                                         weight_decay=o.weight_decay)
+        self.epoch = 0
+        if resume:
+            self._restore(self.run_dir.load_checkpoint(map_location=self.device))
+        elif self.rank == 0:
+            save_config(config, run_path / "config.json")
+
+    def _state(self) -> dict:
+        return {"version": 1, "epoch": self.epoch, "net": self.net.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scaler": self.precision.scaler.state_dict(),
+                "rng": rng_state({}), "config": config_to_dict(self.config)}
+
+    def _restore(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.precision.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"], {})
+        self.epoch = state["epoch"]
+        if self.rank == 0:
+            self.run_dir.truncate_logs(state["logs"])
+
+    def _shard(self, batch):
+        """This process's share of a batch: every world-th example (text: column)."""
+        if self.world == 1:
+            return batch
+        x, y = batch
+        if self.task.kind == "text":
+            return x[:, self.rank::self.world], y[:, self.rank::self.world]
+        return x[self.rank::self.world], y[self.rank::self.world]
+
+    def run(self, stop_at: int | None = None) -> dict | None:
+        """Train to ``config.epochs`` (or ``stop_at``), then test once; returns the result."""
+        cfg, o = self.config, self.config.optim
+        end = min(cfg.epochs, stop_at) if stop_at is not None else cfg.epochs
+        steps = self.task.num_train_steps()
+        total_steps = cfg.epochs * steps
+        while self.epoch < end:
+            epoch, t0 = self.epoch, time.perf_counter()
+            self.model.train()
+            base_lr = learning_rate(o, epoch)
+            losses, carry = [], None
+            bar = _bar(steps, f"epoch {epoch}", self.progress)
+            for step, batch in enumerate(self.task.train_epoch(epoch)):
+                self.net.drop_path_progress = (epoch * steps + step) / total_steps
+                with self.precision.autocast():
+                    loss, carry, stats = self.task.loss(self.model, self._shard(batch), carry=carry,
+                                                        aux_weight=o.aux_weight)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = base_lr * stats["lr_scale"]
+                self.optimizer.zero_grad(set_to_none=True)
+                self.precision.scaler.scale(loss).backward()
+                self.precision.scaler.unscale_(self.optimizer)
+                clip_gradients(self.net.parameters(), o.grad_clip, o.clip_noop)
+                self.precision.scaler.step(self.optimizer)
+                self.precision.scaler.update()
+                losses.append(loss.detach())
+                bar.update(1)
+            bar.close()
+            record = {"phase": "epoch", "epoch": epoch, "train_loss": torch.stack(losses).mean().item(),
+                      "lr": base_lr, "seconds": time.perf_counter() - t0}
+            if self.task.kind == "text":   # PTB has a validation split even for final training
+                self.net.eval()
+                record["valid_perplexity"] = self.task.evaluate(self.net, split="valid")
+            self.epoch = epoch + 1
+            if self.rank == 0:
+                self.run_dir.log(record)
+                self.run_dir.save_checkpoint(self._state())
+        if self.epoch < cfg.epochs:
+            return None
+        return self._test()
+
+    def _test(self) -> dict:
+        """Test once, after the last epoch."""
+        self.net.eval()
+        score = self.task.evaluate(self.net, split="test")
+        metric = "test_perplexity" if self.task.kind == "text" else "test_accuracy"
+        result = {"space": self.config.space, "arc": self.config.arc, metric: score,
+                  "params": sum(p.numel() for n, p in self.net.named_parameters() if not n.startswith("aux_head")),
+                  "data": self.task.name, "profile": self.config.profile, "seed": self.config.seed,
+                  "device": str(self.device), "precision": self.precision.name, "world_size": self.world}
+        if self.world > 1:
+            flat = torch.cat([p.detach().flatten().double() for p in self.net.parameters()])
+            gathered = [torch.zeros_like(flat) for _ in range(self.world)]
+            dist.all_gather(gathered, flat)
+            result["replicas_in_sync"] = all(torch.equal(gathered[0], g) for g in gathered)
+        if self.rank == 0:
+            self.run_dir.log({"phase": "test", metric: score})
+            (self.run_dir.path / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+        return result
+
+
+def run_final(config: FinalConfig | None, run_dir, resume: bool = False, callbacks=None, progress=True,
+              stop_at: int | None = None, device: str | None = None) -> dict | None:
+    return FinalTraining(config, run_dir, resume, callbacks, progress, device).run(stop_at)
