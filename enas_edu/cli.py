@@ -4,6 +4,7 @@
     enas-edu search {rnn,macro,micro}      an ENAS search (--profile smoke|book|colab|paper)
     enas-edu derive RUN                    choose the final architecture of a search run
     enas-edu train {rnn,macro,micro}       train a fixed architecture from scratch (--arc or --from RUN)
+    enas-edu baseline {rsws,no-controller,no-sharing} SPACE   the baselines, same engine and budget
     enas-edu info                          versions, device, data root and what is downloaded
 
 Common options: --profile, --data-dir, --out, --resume, --seed, --device. Runs go to
@@ -108,6 +109,23 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_baseline(args) -> int:
+    from .baselines import BASELINES
+    out = _out(args, args.space, f"baseline-{args.name}")
+    config = search_config(args.space, args.profile, seed=args.seed,
+                           **({"device": args.device} if args.device else {}))
+    config = dataclasses.replace(config, data=_data_overrides(config, args),
+                                 **({"epochs": args.epochs} if args.epochs else {}))
+    if args.name == "no-sharing":
+        result = BASELINES[args.name](config, out, num_children=args.children, child_epochs=args.child_epochs,
+                                      progress=not args.quiet)
+    else:
+        result = BASELINES[args.name](config, out, progress=not args.quiet)
+    print(json.dumps(result, indent=2))
+    print(f"run directory {out}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     """Search, derive and train on the shipped digits, on this machine's CPU."""
     from .derive import derive
@@ -176,6 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--arc", default=None, help="the architecture as an official fixed_arc string")
             p.add_argument("--from", dest="from_run", default=None, help="a search run after `derive`")
         p.set_defaults(func=func)
+    p = sub.add_parser("baseline", help="random search with weight sharing, ENAS without controller "
+                                        "training, or NAS without weight sharing")
+    p.add_argument("name", choices=("rsws", "no-controller", "no-sharing"))
+    p.add_argument("space", choices=SPACES)
+    common(p)
+    p.add_argument("--download", action="store_true")
+    p.add_argument("--synthetic", action="store_true")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--children", type=int, default=20, help="no-sharing: children trained from scratch")
+    p.add_argument("--child-epochs", type=int, default=1, help="no-sharing: epochs per child")
+    p.set_defaults(func=cmd_baseline)
     p = sub.add_parser("derive", help="choose the final architecture of a search run")
     p.add_argument("run")
     p.add_argument("--samples", type=int, default=1000)

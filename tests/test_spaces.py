@@ -111,7 +111,7 @@ def test_paper_layout_arc_string():
 
 @pytest.mark.parametrize("space,text,message", [
     (MacroSpace(num_layers=3), "0 1 0 2 0", r"expects an arc string of 6 integers, got 5"),
-    (MacroSpace(num_layers=3), "0 1 0 2 0 2", r"position 5 \(layer 2 skip from layer 1\) is 2; expected an integer in 0..1"),
+    (MacroSpace(num_layers=3), "0 1 0 2 0 2", r"position 5 \(layer 2 skip from layer 0\) is 2; expected an integer in 0..1"),
     (MacroSpace(num_layers=3), "0 1 0 x 0 1", r"position 3 \(layer 2 op\) is 'x'; expected an integer"),
     (MacroSpace(num_layers=2, num_ops=4), "5 1 0", r"position 0 \(layer 0 op\) is 5; expected an integer in 0..3"),
     (MicroSpace(num_nodes=2), "0 0 1 0  2 0 3 0  0 0 0 0  0 0 0 0",
@@ -133,7 +133,7 @@ def test_validate_rejects_wrong_types_and_shapes():
         macro.validate(MacroArch(ops=(0, 1), skips=((), (1, 0))))
     with pytest.raises(ValueError, match="this space has num_layers=2"):
         macro.validate(MacroArch(ops=(0,), skips=((),)))
-    with pytest.raises(ValueError, match=r"position 2 \(layer 1 skip from layer 0\) is 3"):
+    with pytest.raises(ValueError, match=r"position 2 \(layer 1 skip from the stem\) is 3"):
         macro.validate(MacroArch(ops=(0, 1), skips=((), (3,))))
     micro = MicroSpace(num_nodes=1)
     with pytest.raises(ValueError, match="reduce cell has 2 nodes"):

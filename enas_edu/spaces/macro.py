@@ -1,9 +1,11 @@
 """The macro search space: a whole convolutional network, layer by layer (paper section 2.3).
 
-For each layer k = 0 .. L-1 the controller picks one of six operations and, for every earlier
-layer i < k, whether layer k also reads layer i through a skip connection. The official code
-(melodyguan/enas ``general_child.py`` with ``--controller_search_whole_channels``) writes layer k
-as one op index followed by k skip bits; the ``fixed_arc`` string is those groups one after another.
+For each layer k = 0 .. L-1 the controller picks one of six operations and k skip bits. The
+official code (melodyguan/enas ``general_child.py`` with ``--controller_search_whole_channels``)
+writes layer k as one op index followed by its k skip bits; the ``fixed_arc`` string is those
+groups one after another. Layer k always reads the layer before it (the stem for k = 0); skip bit
+i adds ``layers[i]`` of the list ``[stem, out_0, out_1, ...]``: the stem for i = 0, the output of
+layer i - 1 otherwise. (The paper draws skips between layers; this is what the code connects.)
 
 Op indices, as in ``general_child.py`` (not the order the paper lists them in):
 0 conv 3x3, 1 separable conv 3x3, 2 conv 5x5, 3 separable conv 5x5, 4 avg pool 3x3, 5 max pool 3x3.
@@ -23,7 +25,8 @@ MACRO_OPS = ("conv3x3", "sep3x3", "conv5x5", "sep5x5", "avgpool3x3", "maxpool3x3
 
 @dataclass(frozen=True)
 class MacroArch:
-    """``ops[k]`` is layer k's operation; ``skips[k]`` holds k bits, bit i = 1 if layer k reads layer i."""
+    """``ops[k]`` is layer k's operation; ``skips[k]`` holds its k skip bits (bit 0: the stem,
+    bit i > 0: layer i - 1's output)."""
 
     ops: tuple[int, ...]
     skips: tuple[tuple[int, ...], ...]
@@ -55,9 +58,9 @@ class MacroSpace(SearchSpace):
         for k in range(num_layers):
             positions.append(range(num_ops))
             names.append(f"layer {k} op")
-            for i in range(k):
+            for i in range(k):   # general_child.py: bit i reads layers[i] = [stem, out_0, ...][i]
                 positions.append(range(2))
-                names.append(f"layer {k} skip from layer {i}")
+                names.append(f"layer {k} skip from {'the stem' if i == 0 else f'layer {i - 1}'}")
         self._positions = tuple(positions)
         self._names = tuple(names)
 
