@@ -75,6 +75,9 @@ class OptimConfig:
     aux_weight: float = 0.0         # final micro: 0.4 (script)
     #: Official quirk: the aux head's weights are left out of the optimiser (frozen at init).
     freeze_aux_head: bool = False
+    #: Averaged SGD (enas_lm fixed.py): after this many epochs without a better validation
+    #: perplexity, average the weights of every later step and evaluate the average. None: off.
+    asgd_patience: int | None = None
 
     def __post_init__(self):
         if self.schedule not in ("sgdr", "constant"):
@@ -254,7 +257,8 @@ def final_config(space: str, arc: str, profile: str = "paper", **overrides) -> F
                                          drop_x=0.725, drop_l=0.225, drop_o=0.75, alpha=0.7, beta=0.0,
                                          search_l2_quirk=False, **shape),
                         optim=OptimConfig(lr=20.0, lr_min=0.0, schedule="constant", momentum=0.0,
-                                          nesterov=False, weight_decay=0.0, grad_clip=0.25),
+                                          nesterov=False, weight_decay=0.0, grad_clip=0.25,
+                                          asgd_patience=10),   # best_valid_ppl_threshold
                         data=DataConfig("ptb", batch_size=64, eval_batch_size=10, bptt=35))
     c = r(c, profile=profile)
     if profile == "colab":

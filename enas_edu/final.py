@@ -85,6 +85,8 @@ class FinalTraining:
                                          momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
                                          weight_decay=o.weight_decay)
         self.epoch = 0
+        self.averaged = None          # torch.optim.swa_utils.AveragedModel once ASGD starts
+        self.best_valid, self.bad_epochs = float("inf"), 0
         if resume:
             self._restore(self.run_dir.load_checkpoint(map_location=self.device))
         elif self.rank == 0:
@@ -93,6 +95,8 @@ class FinalTraining:
     def _state(self) -> dict:
         return {"version": 1, "epoch": self.epoch, "net": self.net.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.precision.scaler.state_dict(),
+                "averaged": None if self.averaged is None else self.averaged.state_dict(),
+                "best_valid": self.best_valid, "bad_epochs": self.bad_epochs,
                 "rng": rng_state({}), "config": config_to_dict(self.config)}
 
     def _restore(self, state: dict) -> None:
@@ -101,6 +105,10 @@ class FinalTraining:
         self.precision.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"], {})
         self.epoch = state["epoch"]
+        self.best_valid, self.bad_epochs = state["best_valid"], state["bad_epochs"]
+        if state["averaged"] is not None:
+            self.averaged = torch.optim.swa_utils.AveragedModel(self.net)
+            self.averaged.load_state_dict(state["averaged"])
         if self.rank == 0:
             self.run_dir.truncate_logs(state["logs"])
 
@@ -138,14 +146,15 @@ class FinalTraining:
                 clip_gradients(self.net.parameters(), o.grad_clip, o.clip_noop)
                 self.precision.scaler.step(self.optimizer)
                 self.precision.scaler.update()
+                if self.averaged is not None:
+                    self.averaged.update_parameters(self.net)
                 losses.append(loss.detach())
                 bar.update(1)
             bar.close()
             record = {"phase": "epoch", "epoch": epoch, "train_loss": torch.stack(losses).mean().item(),
                       "lr": base_lr, "seconds": time.perf_counter() - t0}
             if self.task.kind == "text":   # PTB has a validation split even for final training
-                self.net.eval()
-                record["valid_perplexity"] = self.task.evaluate(self.net, split="valid")
+                record["valid_perplexity"] = self._validate()
             self.epoch = epoch + 1
             if self.rank == 0:
                 self.run_dir.log(record)
@@ -154,12 +163,31 @@ class FinalTraining:
             return None
         return self._test()
 
+    def _evaluated_net(self):
+        """The averaged weights once ASGD has started, else the trained ones."""
+        net = self.net if self.averaged is None else self.averaged.module
+        net.eval()
+        return net
+
+    def _validate(self) -> float:
+        ppl = self.task.evaluate(self._evaluated_net(), split="valid")
+        if ppl < self.best_valid:
+            self.best_valid, self.bad_epochs = ppl, 0
+        else:
+            self.bad_epochs += 1
+        patience = self.config.optim.asgd_patience
+        if patience is not None and self.averaged is None and self.bad_epochs >= patience:
+            self.averaged = torch.optim.swa_utils.AveragedModel(self.net)   # starts from these weights
+            if self.rank == 0:
+                self.run_dir.log({"phase": "event", "event": "averaging_started", "epoch": self.epoch})
+        return ppl
+
     def _test(self) -> dict:
         """Test once, after the last epoch."""
-        self.net.eval()
-        score = self.task.evaluate(self.net, split="test")
+        score = self.task.evaluate(self._evaluated_net(), split="test")
         metric = "test_perplexity" if self.task.kind == "text" else "test_accuracy"
         result = {"space": self.config.space, "arc": self.config.arc, metric: score,
+                  "averaged_weights": self.averaged is not None,
                   "params": sum(p.numel() for n, p in self.net.named_parameters() if not n.startswith("aux_head")),
                   "data": self.task.name, "profile": self.config.profile, "seed": self.config.seed,
                   "device": str(self.device), "precision": self.precision.name, "world_size": self.world}

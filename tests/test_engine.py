@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -138,3 +139,19 @@ def test_the_command_line_reports_bad_input_clearly(tmp_path, capsys):
     assert "CIFAR-10 is not available" in err and "c58f30108f718f92721af3b95e74349a" in err
     with pytest.raises(SystemExit):
         main(["search", "nasnet"])
+
+
+def test_averaged_sgd_starts_after_the_patience_and_averages_every_later_step(tmp_path):
+    config = final_config("rnn", "0 1 1 0 1 2", "smoke", epochs=2)
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, asgd_patience=0),
+                                 data=dataclasses.replace(config.data, dataset="synthetic_ptb",
+                                                          data_dir=str(tmp_path / "data")))
+    training = FinalTraining(config, tmp_path / "run", progress=False)
+    result = training.run()
+    steps = sum(1 for _ in training.task.train_epoch(1))
+    assert training.averaged is not None and training.averaged.n_averaged.item() == steps
+    assert result["averaged_weights"] is True and math.isfinite(result["test_perplexity"])
+    events = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in events if e["phase"] == "event"] == [0]   # after epoch 0 is validated
+    averaged = dict(training.averaged.module.named_parameters())
+    assert any(not torch.equal(p, averaged[n]) for n, p in training.net.named_parameters())
