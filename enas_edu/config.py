@@ -204,14 +204,14 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
                   reinforce=r(c.reinforce, lr=3.5e-3, train_steps=2 if small else 10),
                   max_train_steps=10 if small else 100)
         else:
+            # micro cells cost several times a macro layer on a CPU: the book keeps them small
             net = (MacroNetConfig(num_layers=4 if small else 6, out_filters=8 if small else 16)
                    if space == "macro" else
-                   MicroNetConfig(num_layers=1 if small else 3, out_filters=8 if small else 12,
-                                  num_nodes=3 if small else 5))
+                   MicroNetConfig(num_layers=1 if small else 3, out_filters=8, num_nodes=3 if small else 4))
             c = r(c, epochs=2 if small else 10, net=net,
                   data=DataConfig("digits", batch_size=32 if small else 64, eval_batch_size=64),
-                  reinforce=r(c.reinforce, train_steps=2 if small else 10,
-                              num_aggregate=min(c.reinforce.num_aggregate, 5 if small else 10)),
+                  reinforce=r(c.reinforce, train_steps=2 if small else (10 if space == "macro" else 5),
+                              num_aggregate=5 if small or space == "micro" else 10),
                   max_train_steps=8 if small else None)
         c = r(c, eval_archs=2 if small else 10, checkpoint_every=5)
     return r(c, **overrides) if overrides else c
