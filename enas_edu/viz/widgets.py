@@ -1,0 +1,80 @@
+"""The search-space explorer of the book (core ipywidgets only: Colab ships ipywidgets 7.7).
+
+``explorer()`` shows one architecture sampled from an untrained official controller, decision
+by decision: the slider walks through the decisions, a bar chart shows the controller's
+probabilities at that decision (the chosen value in orange), and the drawing shows the whole
+architecture. "sample" draws a new one; the dropdown changes the space.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..controller import Controller
+from ..spaces import MacroSpace, MicroSpace, RNNCellSpace
+from .draw import draw
+
+SMALL_SPACES = {
+    "micro (3 nodes)": lambda: MicroSpace(num_nodes=3),
+    "macro (6 layers)": lambda: MacroSpace(num_layers=6),
+    "rnn (enas_lm, 5 nodes)": lambda: RNNCellSpace(num_nodes=5),
+    "rnn (paper, 5 nodes)": lambda: RNNCellSpace(num_nodes=5, layout="paper"),
+}
+
+
+def decision_figure(space, sample, k: int):
+    """Probabilities of decision ``k`` (0-based, in sampling order) beside the architecture."""
+    d = sample.decisions[k]
+    probs = d.logits.softmax(-1)
+    fig = plt.figure(figsize=(11, 4.2))
+    ax = fig.add_axes([0.05, 0.15, 0.25, 0.7])
+    colors = ["#e07b39" if v == d.choice else "#6b8fb3" for v in d.values]
+    ax.bar([str(v) for v in d.values], probs.numpy(), color=colors)
+    ax.set(title=f"decision {k + 1} of {len(sample.decisions)}:\n{d.name}", ylabel="probability",
+           xlabel="choice", ylim=(0, 1))
+    if isinstance(space, MicroSpace):
+        draw(space, sample.arch, [fig.add_axes([0.35, 0.5, 0.6, 0.45]), fig.add_axes([0.35, 0.02, 0.6, 0.45])])
+    else:
+        draw(space, sample.arch, fig.add_axes([0.35, 0.0, 0.6, 1.0]))
+    return fig
+
+
+def explorer(seed: int = 0):
+    """An interactive explorer of the three spaces (needs a running kernel to react)."""
+    import ipywidgets as W
+    from IPython.display import clear_output, display
+
+    choice = W.Dropdown(options=list(SMALL_SPACES), description="space")
+    button = W.Button(description="sample")
+    slider = W.IntSlider(value=1, min=1, max=1, description="decision")
+    out = W.Output()
+    state = {"seed": seed}
+
+    def show(*_):
+        with out:
+            clear_output(wait=True)
+            fig = decision_figure(state["space"], state["sample"], slider.value - 1)
+            display(fig)
+            plt.close(fig)
+            s = state["sample"]
+            print(f"arc string: {state['space'].to_arc_string(s.arch)}   "
+                  f"log-probability {s.log_prob.item():.2f}, entropy {s.entropy.item():.2f}")
+
+    def resample(*_):
+        space = SMALL_SPACES[choice.value]()
+        torch.manual_seed(0)
+        controller = Controller(space)
+        with torch.no_grad():
+            sample = controller.sample(generator=torch.Generator().manual_seed(state["seed"]), record=True)
+        state["seed"] += 1
+        state.update(space=space, sample=sample)
+        slider.max = len(sample.decisions)
+        slider.value = 1
+        show()
+
+    button.on_click(resample)
+    choice.observe(resample, names="value")
+    slider.observe(show, names="value")
+    resample()
+    return W.VBox([W.HBox([choice, button]), slider, out])

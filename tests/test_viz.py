@@ -1,0 +1,68 @@
+"""Drawings, plots, the explorer and the chapter setup used by the book."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+from enas_edu.book import chapter_setup
+from enas_edu.config import search_config
+from enas_edu.controller import Controller
+from enas_edu.search import run_search
+from enas_edu.spaces import MacroSpace, MicroSpace, RNNCellSpace, published
+from enas_edu.viz import decision_figure, draw, explorer, plot_search
+
+
+def texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def test_drawings_show_every_choice_of_the_architecture():
+    space, arch = published("micro")
+    labels = texts(draw(space, arch))
+    ops = [space.op_names[n.x_op] for n in arch.normal + arch.reduce] + \
+          [space.op_names[n.y_op] for n in arch.normal + arch.reduce]
+    for op in set(ops):
+        assert labels.count(op) == ops.count(op), op            # one label per edge
+    assert labels.count("concat") == 2
+    space, arch = published("rnn")
+    labels = texts(draw(space, arch))
+    assert [l for l in labels if l in ("tanh", "relu", "sigmoid", "identity")].__len__() == 8
+    space = MacroSpace(num_layers=5)
+    arch = space.sample(torch.Generator().manual_seed(0))
+    fig = draw(space, arch)
+    assert [space.op_names[o] for o in arch.ops] == [t for t in texts(fig) if t in space.op_names]
+    paper = RNNCellSpace(num_nodes=4, layout="paper")
+    assert "x_t, h_t-1" in texts(draw(paper, paper.sample(torch.Generator().manual_seed(1))))
+    with pytest.raises(ValueError, match="expected a MicroArch"):
+        draw(MicroSpace(), arch)
+
+
+def test_decision_figure_and_explorer():
+    space = MicroSpace(num_nodes=2)
+    sample = Controller(space).sample(record=True)
+    fig = decision_figure(space, sample, 3)
+    bars = fig.axes[0].patches
+    assert len(bars) == len(sample.decisions[3].values)
+    assert sum(b.get_height() for b in bars) == pytest.approx(1.0, abs=1e-5)
+    widget = explorer()
+    assert len(widget.children) == 3
+
+
+def test_plot_search_reads_a_run(tmp_path):
+    run_search(search_config("macro", "smoke"), tmp_path / "run", progress=False)
+    fig = plot_search(tmp_path / "run")
+    reward_line = fig.axes[0].lines[0]
+    assert len(reward_line.get_xdata()) == 2 * search_config("macro", "smoke").reinforce.train_steps
+
+
+def test_chapter_setup_reads_the_profile(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("ENAS_EDU_PROFILE", "smoke")
+    chapter = chapter_setup(str(tmp_path))
+    assert chapter.profile == "smoke" and chapter.run_dir("x") == tmp_path / "x-smoke"
+    assert "profile: smoke" in chapter.label("digits") and "seed: 0" in chapter.label("digits")
+    monkeypatch.setenv("ENAS_EDU_PROFILE", "huge")
+    with pytest.raises(ValueError, match="ENAS_EDU_PROFILE='huge'"):
+        chapter_setup(str(tmp_path))
