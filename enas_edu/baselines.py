@@ -28,7 +28,7 @@ from .controller import Controller
 from .derive import derive
 from .reinforce import Reinforce
 from .search import NETS, run_search
-from .tasks import make_task
+from .tasks import make_task, train_from_scratch
 from .training import RunDir, resolve_device, seed_everything
 
 
@@ -78,7 +78,6 @@ def nas_without_weight_sharing(config: SearchConfig, run_dir: str | Path, num_ch
     controller = Controller(space, config.controller).to(device)
     trainer = Reinforce(controller, config.reinforce)
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    o = config.optim
     t0, trained, best = time.perf_counter(), 0, None
     while trained < num_children:
         k = min(config.reinforce.num_aggregate, num_children - trained)
@@ -87,24 +86,8 @@ def nas_without_weight_sharing(config: SearchConfig, run_dir: str | Path, num_ch
         rewards = []
         for arch in archs:
             child = NETS[config.space](net_config, arch).to(device)
-            opt = torch.optim.SGD(child.parameters(), lr=o.lr, momentum=o.momentum,
-                                  nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
             c0 = time.perf_counter()
-            for epoch in range(child_epochs):
-                child.train()
-                carry = None
-                for step, batch in enumerate(task.train_epoch(epoch)):
-                    if config.max_train_steps is not None and step >= config.max_train_steps:
-                        break
-                    loss, carry, stats = task.loss(child, batch, carry=carry)
-                    for group in opt.param_groups:
-                        group["lr"] = o.lr * stats["lr_scale"]
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if o.grad_clip is not None:
-                        torch.nn.utils.clip_grad_norm_(child.parameters(), o.grad_clip)
-                    opt.step()
-            child.eval()
+            train_from_scratch(task, child, config.optim, child_epochs, config.max_train_steps)
             score = task.evaluate(child, split="valid")
             reward = 80.0 / score if task.kind == "text" else score
             rewards.append(reward)

@@ -28,7 +28,6 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .spaces import MacroSpace, MicroSpace, RNNCellSpace, SearchSpace
 

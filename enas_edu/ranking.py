@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .search import NETS, Search
+from .tasks import train_from_scratch
 
 
 def _ranks(values: list[float]) -> list[float]:
@@ -79,24 +80,7 @@ def shared_vs_standalone(run_dir: str | Path, archs: list, epochs: int, out: str
         shared = sign * task.evaluate(search.net, arch, "valid")
         torch.manual_seed(cfg.seed)
         child = NETS[cfg.space](cfg.net, arch).to(search.device)
-        o = cfg.optim
-        opt = torch.optim.SGD(child.parameters(), lr=o.lr, momentum=o.momentum,
-                              nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
-        for epoch in range(epochs):
-            child.train()
-            carry = None
-            for step, batch in enumerate(task.train_epoch(epoch)):
-                if cfg.max_train_steps is not None and step >= cfg.max_train_steps:
-                    break
-                loss, carry, stats = task.loss(child, batch, carry=carry)
-                for group in opt.param_groups:
-                    group["lr"] = o.lr * stats["lr_scale"]
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if o.grad_clip is not None and not o.clip_noop:
-                    torch.nn.utils.clip_grad_norm_(child.parameters(), o.grad_clip)
-                opt.step()
-        child.eval()
+        train_from_scratch(task, child, cfg.optim, epochs, cfg.max_train_steps)
         alone = sign * task.evaluate(child, split="valid")
         rows.append({"arc": search.space.to_arc_string(arch), "shared": shared, "standalone": alone})
     if out is not None:

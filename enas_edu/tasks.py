@@ -195,6 +195,32 @@ class TextTask:
         self.reward_generator.set_state(state["reward_generator"])
 
 
+def train_from_scratch(task, net, optim, epochs: int, max_steps: int | None = None):
+    """Train a stand-alone child (no sharing) on ``task`` with the SGD settings ``optim``.
+
+    Used by the baselines (NAS without weight sharing) and the ranking study; the learning rate is
+    ``optim.lr`` (scaled by the window length for text), clipping as the search clips.
+    """
+    from .training import clip_gradients
+    opt = torch.optim.SGD(net.parameters(), lr=optim.lr, momentum=optim.momentum,
+                          nesterov=optim.nesterov and optim.momentum > 0, weight_decay=optim.weight_decay)
+    for epoch in range(epochs):
+        net.train()
+        carry = None
+        for step, batch in enumerate(task.train_epoch(epoch)):
+            if max_steps is not None and step >= max_steps:
+                break
+            loss, carry, stats = task.loss(net, batch, carry=carry)
+            for group in opt.param_groups:
+                group["lr"] = optim.lr * stats["lr_scale"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_gradients(net.parameters(), optim.grad_clip, optim.clip_noop)
+            opt.step()
+    net.eval()
+    return net
+
+
 def make_task(cfg: DataConfig, space: str, mode: str, seed: int, device, channels_last=False, run_dir=None):
     cls = TextTask if space == "rnn" else ImageTask
     return cls(cfg, mode, seed, device, channels_last, run_dir)

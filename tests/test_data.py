@@ -77,7 +77,7 @@ def test_offline_error_names_urls_checksums_and_the_fix(tmp_path, monkeypatch):
         load_cifar10(tmp_path, download_missing=True)
     text = str(info.value)
     for needed in ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
-                   "no network", f"curl -L", str(tmp_path), "ENAS_EDU_DATA_DIR", "--data-dir"):
+                   "no network", "curl -L", str(tmp_path), "ENAS_EDU_DATA_DIR", "--data-dir"):
         assert needed in text, needed
     with pytest.raises(DatasetUnavailableError) as info:
         load_ptb(tmp_path, download_missing=True)
