@@ -145,7 +145,6 @@ class FinalConfig:
     net: NetConfig = field(default_factory=lambda: MicroNetConfig(style="final"))
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    checkpoint_every_steps: int = 0     # 0: once per epoch only
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True

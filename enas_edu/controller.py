@@ -152,7 +152,7 @@ class _Tape:
         self.log_prob = torch.zeros(n, device=device)
         self.entropy = torch.zeros(n, device=device)
         self.decisions: list[Decision] | None = [] if record else None
-        self.skip_penalty = self.log_prob  # replaced by the program (macro) or zeros
+        self.skip_penalty = torch.zeros(n, device=device)   # the macro program sets it
 
     def decide(self, logits: torch.Tensor, positions: Sequence[int], offset: int = 0) -> torch.Tensor:
         """Take one decision per row for each position; ``logits``: [n, len(positions), c].
@@ -250,12 +250,10 @@ class Controller(nn.Module):
         tape = _Tape(self, n, forced, greedy, generator, record)
         if isinstance(self.space, MacroSpace):
             tape.skip_penalty = self._run_macro(tape, n)
+        elif isinstance(self.space, MicroSpace):
+            self._run_micro(tape, n)
         else:
-            tape.skip_penalty = torch.zeros(n, device=self.g_emb.device)
-            if isinstance(self.space, MicroSpace):
-                self._run_micro(tape, n)
-            else:
-                self._run_rnn(tape, n)
+            self._run_rnn(tape, n)
         return tape
 
     def _finish(self, tape: _Tape) -> SampleBatch:

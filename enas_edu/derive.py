@@ -38,7 +38,7 @@ class Derived:
 
 @torch.no_grad()
 def derive(run_dir: str | Path, num_samples: int = 1000, top_k: int = 10, uniform: bool = False,
-           seed: int = 0, progress: bool = True, device: str | None = None) -> Derived:
+           seed: int = 0, device: str | None = None) -> Derived:
     """Choose an architecture from the search in ``run_dir``; writes the candidates table."""
     if num_samples < 1 or not 1 <= top_k:
         raise ValueError(f"need num_samples >= 1 and top_k >= 1, got {num_samples}, {top_k}")

@@ -63,8 +63,8 @@ def rank_correlation(x: list[float], y: list[float], top_k: int = 3) -> dict:
     return {"kendall_tau": tau, "spearman_rho": rho, f"top{k}_overlap": len(best_x & best_y) / k, "n": n}
 
 
-def shared_vs_standalone(run_dir: str | Path, archs: list, epochs: int, out: str | Path | None = None,
-                         progress: bool = False) -> list[dict]:
+def shared_vs_standalone(run_dir: str | Path, archs: list, epochs: int,
+                         out: str | Path | None = None) -> list[dict]:
     """For each architecture: its score with the shared weights, and after training alone.
 
     Scores are validation accuracy (images) or minus the perplexity (text), so higher is better.

@@ -31,7 +31,7 @@ def macro_run(tmp_path_factory):
 def test_derive_chooses_the_best_full_validation_score_among_the_top_k(macro_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(macro_run, run)
-    chosen = derive(run, num_samples=40, top_k=5, progress=False)
+    chosen = derive(run, num_samples=40, top_k=5)
     rows = [json.loads(line) for line in (run / "candidates.jsonl").read_text().splitlines()]
     assert len({r["arc"] for r in rows}) == len(rows) <= 40
     rewards = [r["one_batch_reward"] for r in rows]

@@ -17,7 +17,7 @@ import os
 import tarfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ENV_VAR = "ENAS_EDU_DATA_DIR"
@@ -37,11 +37,6 @@ class RemoteFile:
     md5: str | None      # None: no published checksum; the caller checks what it extracts
     sha256: str | None = None
     size: int | None = None
-
-
-@dataclass
-class _Attempts:
-    errors: list[str] = field(default_factory=list)
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
