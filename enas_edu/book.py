@@ -5,11 +5,15 @@ Every chapter starts with ``book = chapter_setup()``:
   GPU and ``book`` on a CPU;
 - on Colab the runs go to Google Drive, so a disconnected runtime resumes where it stopped;
 - ``book.label(...)`` writes the line every results cell prints: which data, profile, hardware
-  and seed produced the numbers.
+  and seed produced the numbers;
+- ``book.recorded(space)`` reads the runs recorded in the repository's ``results/`` folder (full
+  GPU runs, see :mod:`enas_edu.results`), which the chapters plot beside their own small runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import platform
 import sys
@@ -19,7 +23,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .config import PROFILES
+from .config import PROFILES, final_config, search_config
 
 
 @dataclass
@@ -33,6 +37,71 @@ class Chapter:
         """The run directory of ``name`` at this profile (reused on resume)."""
         return self.runs / f"{name}-{self.profile}"
 
+    @property
+    def results(self) -> Path | None:
+        """The repository's ``results/`` folder (the chapters run in ``notebooks/``), if present."""
+        for folder in (Path.cwd(), *Path.cwd().parents[:2]):
+            if (folder / "results" / "README.md").exists():
+                return folder / "results"
+        return None
+
+    def recorded(self, space: str, kind: str = "search"):
+        """Recorded runs of ``space`` (``kind`` "search" or "final"); none on a bare Colab runtime."""
+        from .results import recorded_runs
+        return recorded_runs(self.results, space, kind) if self.results else []
+
+    def pick(self, smoke, book, gpu):
+        """A size by profile: ``smoke`` (CI), ``book`` (the committed CPU run), ``gpu`` (colab, paper)."""
+        return {"smoke": smoke, "book": book}.get(self.profile, gpu)
+
+    def search_config(self, space: str, **overrides):
+        """The search config at this chapter's profile; CIFAR-10 and PTB are downloaded if missing."""
+        return _downloading(search_config(space, self.profile, **overrides))
+
+    def final_config(self, space: str, arc: str, **overrides):
+        """The final-training config at this chapter's profile (downloads as above)."""
+        return _downloading(final_config(space, arc, self.profile, **overrides))
+
+    def search(self, name: str, space: str, callbacks=None, progress: bool = True, **overrides):
+        """Run (or resume, or just reopen when finished) the search ``name`` of ``space``.
+
+        A chapter that needs an earlier chapter's search names the same run: it reuses it, and
+        runs it only when the reader starts here.
+        """
+        from .search import run_search
+        run = self.run_dir(name)
+        resume = (run / "checkpoint.pt").exists()
+        return run_search(None if resume else self.search_config(space, **overrides), run, resume=resume,
+                          callbacks=callbacks, progress=progress)
+
+    def derive(self, name: str, uniform: bool = False):
+        """:func:`enas_edu.derive.derive` on the run ``name``, sized by profile, kept once done."""
+        from .derive import Derived, derive
+        run = self.run_dir(name)
+        saved = run / "derived.json"
+        if saved.exists():
+            d = json.loads(saved.read_text())
+            metric = next(k for k in d if k.startswith("full_valid_"))
+            return Derived(d["arc"], d["one_batch_reward"], d[metric], metric.replace("full_valid_", ""), run)
+        return derive(run, num_samples=self.pick(20, 200, 1000), top_k=self.pick(3, 10, 10), uniform=uniform)
+
+    def final(self, name: str, config, callbacks=None, progress: bool = True) -> dict:
+        """Train (or resume) the final model ``name``; returns ``result.json`` once trained."""
+        from .final import run_final
+        run = self.run_dir(name)
+        if (run / "result.json").exists():
+            return json.loads((run / "result.json").read_text())
+        resume = (run / "checkpoint.pt").exists()
+        return run_final(None if resume else config, run, resume=resume, callbacks=callbacks, progress=progress)
+
+    def baseline(self, name: str, which: str, config, **kwargs) -> dict:
+        """Run the baseline ``which`` (see :data:`enas_edu.baselines.BASELINES`) once; reuse its result."""
+        from .baselines import BASELINES
+        run = self.run_dir(name)
+        if (run / "baseline.json").exists():
+            return json.loads((run / "baseline.json").read_text())
+        return BASELINES[which](config, run, **kwargs)
+
     def hardware(self) -> str:
         if self.device == "cuda":
             return torch.cuda.get_device_name(0)
@@ -41,6 +110,12 @@ class Chapter:
     def label(self, data: str, seed: int = 0) -> str:
         return (f"[data: {data}; profile: {self.profile}; hardware: {self.hardware()}; seed: {seed}; "
                 f"enas_edu {__version__}, torch {torch.__version__}]")
+
+
+def _downloading(config):
+    if config.data.dataset in ("cifar10", "ptb") and not config.data.download:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, download=True))
+    return config
 
 
 def chapter_setup(runs: str | None = None) -> Chapter:

@@ -5,6 +5,7 @@
     enas-edu derive RUN                    choose the final architecture of a search run
     enas-edu train {rnn,macro,micro}       train a fixed architecture from scratch (--arc or --from RUN)
     enas-edu baseline {rsws,no-controller,no-sharing} SPACE   the baselines, same engine and budget
+    enas-edu record RUN                    keep a run's metrics in results/ for the book's plots
     enas-edu info                          versions, device, data root and what is downloaded
 
 Common options: --profile, --data-dir, --out, --resume, --seed, --device. Runs go to
@@ -163,6 +164,13 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_record(args) -> int:
+    from .results import record_run
+    dest = record_run(args.run, args.results, args.name)
+    print(f"recorded {args.run} as {dest}; the book's chapters and results page now show it")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enas-edu", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -213,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_derive)
+    p = sub.add_parser("record", help="copy a run's config, metrics and results into results/ for the book")
+    p.add_argument("run", help="a run directory of `enas-edu search` or `enas-edu train`")
+    p.add_argument("--results", default="results", help="the repository's results folder (default: ./results)")
+    p.add_argument("--name", default=None, help="folder name under --results (default: the run's folder name)")
+    p.set_defaults(func=cmd_record)
     p = sub.add_parser("demo", help="search -> derive -> train on the shipped digits, on the CPU")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -225,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetUnavailableError, ValueError, FileNotFoundError) as exc:
+    except (DatasetUnavailableError, ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"enas-edu {args.command}: {exc}", file=sys.stderr)
         return 2
 

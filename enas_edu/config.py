@@ -78,6 +78,9 @@ class OptimConfig:
     #: Averaged SGD (enas_lm fixed.py): after this many epochs without a better validation
     #: perplexity, average the weights of every later step and evaluate the average. None: off.
     asgd_patience: int | None = None
+    #: Fast path (issue #7): one multi-tensor ("foreach") SGD update for all parameters instead
+    #: of a Python loop of small kernels per parameter. Same numbers; False keeps the loop.
+    foreach: bool = True
 
     def __post_init__(self):
         if self.schedule not in ("sgdr", "constant"):
@@ -108,7 +111,10 @@ class SearchConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train_controller: bool = True       # False: ENAS without controller training (paper section 3)
     uniform_sampling: bool = False      # True: sample children uniformly, not from the controller
-    reward_bn_train_mode: bool = True   # micro_child.py scores rewards with BN in training mode
+    #: How children are scored with the shared weights (rewards, and deriving): True, in training
+    #: mode (BN batch statistics and dropout), as micro_child.py; False, in evaluation mode, as
+    #: general_child.py (macro, running averages) and enas_lm child.py (_build_valid: no dropout).
+    reward_bn_train_mode: bool = True
     max_train_steps: int | None = None  # cap on shared steps per epoch (CPU profiles)
     eval_archs: int = 10                # archs printed with their one-batch accuracy per epoch (script)
     checkpoint_every: int = 10          # also checkpoint every N controller updates
@@ -180,7 +186,8 @@ def _official_search(space: str) -> SearchConfig:
         controller=ControllerConfig.official("rnn"), reinforce=ReinforceConfig.official("rnn"),
         optim=OptimConfig(lr=20.0, lr_min=0.0, schedule="constant", momentum=0.0, nesterov=False,
                           weight_decay=0.0, grad_clip=0.1),   # decay lives in RNNNet.regularizer
-        data=DataConfig("ptb", batch_size=128, eval_batch_size=128, bptt=35))
+        data=DataConfig("ptb", batch_size=128, eval_batch_size=128, bptt=35),
+        reward_bn_train_mode=False)   # child.py: the reward's loss is _build_valid's, without dropout
 
 
 def search_config(space: str, profile: str = "paper", **overrides) -> SearchConfig:
@@ -203,15 +210,21 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
                   reinforce=r(c.reinforce, lr=3.5e-3, train_steps=2 if small else 10),
                   max_train_steps=10 if small else 100)
         else:
-            # micro cells cost several times a macro layer on a CPU: the book keeps them small
+            # micro cells cost several times a macro layer on a CPU, and shared weights learn
+            # slower the more children there are: the book's cells have 3 nodes
             net = (MacroNetConfig(num_layers=4 if small else 6, out_filters=8 if small else 16)
                    if space == "macro" else
-                   MicroNetConfig(num_layers=1 if small else 3, out_filters=8, num_nodes=3 if small else 4))
-            c = r(c, epochs=2 if small else 10, net=net,
-                  data=DataConfig("digits", batch_size=32 if small else 64, eval_batch_size=64),
+                   MicroNetConfig(num_layers=1 if small else 3, out_filters=8, num_nodes=3))
+            # Digits: no crop/flip (a mirrored digit is another glyph), and batches of 32, because
+            # shared weights trained on a new child every step need several hundred steps on
+            # 1,350 images before children beat chance (BENCHMARKS.md, "Shared weights on digits").
+            # Rewards use batch statistics even for macro: over a few hundred steps the running
+            # averages, collected across many children, fit none of them (chapter 6 shows both).
+            c = r(c, epochs=2 if small else (15 if space == "macro" else 20), net=net,
+                  data=DataConfig("digits", batch_size=32, eval_batch_size=64, augment=False),
                   reinforce=r(c.reinforce, train_steps=2 if small else (10 if space == "macro" else 5),
                               num_aggregate=5 if small or space == "micro" else 10),
-                  max_train_steps=8 if small else None)
+                  reward_bn_train_mode=True, max_train_steps=8 if small else None)
         c = r(c, eval_archs=2 if small else 10, checkpoint_every=5)
     return r(c, **overrides) if overrides else c
 
@@ -273,8 +286,10 @@ def final_config(space: str, arc: str, profile: str = "paper", **overrides) -> F
             net = (r(c.net, out_filters=8 if small else 24)
                    if space == "macro" else
                    r(c.net, num_layers=1 if small else 3, out_filters=8 if small else 16))
-            c = r(c, epochs=2 if small else 15, net=net,
-                  data=DataConfig("digits", batch_size=32 if small else 64, eval_batch_size=100, cutout=0))
+            # 10 epochs: one whole cosine cycle of SGDR (T0 = 10), so training ends at lr_min
+            c = r(c, epochs=2 if small else 10, net=net,
+                  data=DataConfig("digits", batch_size=32 if small else 64, eval_batch_size=100,
+                                  augment=False, cutout=0))   # no flips of digits
     return r(c, **overrides) if overrides else c
 
 

@@ -10,6 +10,10 @@ weight sharing (``random_weight_share.py``):
 2. score each on one validation minibatch with the shared weights;
 3. re-score the ``top_k`` best on the *whole* validation set; the best of those is chosen.
 
+Both scores are taken as the search's rewards were (``SearchConfig.reward_bn_train_mode``): in
+training mode, that means batch statistics and dropout, as the official micro reward does, so
+the whole-set score of a child varies a little from one call to the next.
+
 ``candidates.jsonl`` gets one line per distinct candidate (arc, one-batch reward, full-validation
 score, parameters and forward FLOPs of the child for the top k); ``derived.json`` and
 ``derived_arc.txt`` hold the choice.
@@ -56,7 +60,7 @@ def derive(run_dir: str | Path, num_samples: int = 1000, top_k: int = 10, unifor
     text = task.kind == "text"
     order = sorted(range(len(unique)), key=lambda i: -rewards[i])
     full = {}
-    net.eval()
+    search.scoring_mode()            # the mode the rewards were computed in
     for i in order[:top_k]:
         full[i] = task.evaluate(net, unique[i], "valid")
     # lower perplexity is better for text; higher accuracy for images

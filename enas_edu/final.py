@@ -25,8 +25,8 @@ import torch.distributed as dist
 from .config import FinalConfig, config_to_dict, load_config, save_config
 from .search import NETS, _bar
 from .tasks import make_task
-from .training import (Precision, RunDir, clip_gradients, learning_rate, resolve_device, rng_state,
-                       seed_everything, set_rng_state)
+from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
+                       rng_state, seed_everything, set_rng_state)
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -81,9 +81,7 @@ class FinalTraining:
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if cuda else None)
-        self.optimizer = torch.optim.SGD([p for p in self.net.parameters() if p.requires_grad], lr=o.lr,
-                                         momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
-                                         weight_decay=o.weight_decay)
+        self.optimizer = make_sgd([p for p in self.net.parameters() if p.requires_grad], o)
         self.epoch = 0
         self.averaged = None          # torch.optim.swa_utils.AveragedModel once ASGD starts
         self.best_valid, self.bad_epochs = float("inf"), 0
@@ -91,6 +89,8 @@ class FinalTraining:
             self._restore(self.run_dir.load_checkpoint(map_location=self.device))
         elif self.rank == 0:
             save_config(config, run_path / "config.json")
+        if self.rank == 0:
+            self.run_dir.log_environment(self.device, self.task.name)
 
     def _state(self) -> dict:
         return {"version": 1, "epoch": self.epoch, "net": self.net.state_dict(),

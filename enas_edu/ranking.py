@@ -67,7 +67,8 @@ def shared_vs_standalone(run_dir: str | Path, archs: list, epochs: int,
                          out: str | Path | None = None) -> list[dict]:
     """For each architecture: its score with the shared weights, and after training alone.
 
-    Scores are validation accuracy (images) or minus the perplexity (text), so higher is better.
+    Scores are validation accuracy (images) or minus the perplexity (text), so higher is better;
+    the shared-weight score is taken in the search's scoring mode (``reward_bn_train_mode``).
     The stand-alone child is the same network (``Net(config.net, arch)``), trained from scratch
     for ``epochs`` with the search's own optimiser settings and data.
     """
@@ -76,7 +77,7 @@ def shared_vs_standalone(run_dir: str | Path, archs: list, epochs: int,
     sign = -1.0 if task.kind == "text" else 1.0
     rows = []
     for arch in archs:
-        search.net.eval()
+        search.scoring_mode()        # as the search scored its children
         shared = sign * task.evaluate(search.net, arch, "valid")
         torch.manual_seed(cfg.seed)
         child = NETS[cfg.space](cfg.net, arch).to(search.device)

@@ -29,8 +29,8 @@ from .controller import Controller
 from .reinforce import Reinforce
 from .supernets import MacroNet, MicroNet, RNNNet
 from .tasks import make_task
-from .training import (Precision, RunDir, clip_gradients, learning_rate, resolve_device, rng_state,
-                       seed_everything, set_rng_state)
+from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
+                       rng_state, seed_everything, set_rng_state)
 
 NETS = {"rnn": RNNNet, "macro": MacroNet, "micro": MicroNet}
 
@@ -79,8 +79,7 @@ class Search:
         self.controller = Controller(self.space, config.controller).to(self.device)
         self.reinforce = Reinforce(self.controller, config.reinforce)
         o = config.optim
-        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=o.lr, momentum=o.momentum,
-                                         nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
+        self.optimizer = make_sgd(self.net.parameters(), o)
         self.arch_generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.position = {"epoch": 0, "phase": "shared", "step": 0}
         self.epoch_stats = _fresh_epoch_stats()   # what the epoch's record sums up, so far
@@ -91,6 +90,7 @@ class Search:
             self._restore(self.run_dir.load_checkpoint(map_location=self.device))
         else:
             save_config(config, self.run_dir.path / "config.json")
+        self.run_dir.log_environment(self.device, self.task.name)
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -229,12 +229,13 @@ class Search:
                           "step": step, "to_epoch": self.position["epoch"], "rollbacks": rollbacks})
         raise _RolledBack()
 
-    def _reward_mode(self) -> None:
+    def scoring_mode(self) -> None:
+        """Put the shared weights in the mode children are scored in (``reward_bn_train_mode``)."""
         self.net.train(self.config.reward_bn_train_mode)
 
     def rewards(self, archs) -> torch.Tensor:
         """One reward per architecture, each on its own validation minibatch."""
-        self._reward_mode()
+        self.scoring_mode()
         with self.precision.autocast():
             return torch.stack([self.task.score(self.net, self.task.reward_batch(), a).float() for a in archs])
 

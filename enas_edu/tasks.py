@@ -201,9 +201,8 @@ def train_from_scratch(task, net, optim, epochs: int, max_steps: int | None = No
     Used by the baselines (NAS without weight sharing) and the ranking study; the learning rate is
     ``optim.lr`` (scaled by the window length for text), clipping as the search clips.
     """
-    from .training import clip_gradients
-    opt = torch.optim.SGD(net.parameters(), lr=optim.lr, momentum=optim.momentum,
-                          nesterov=optim.nesterov and optim.momentum > 0, weight_decay=optim.weight_decay)
+    from .training import clip_gradients, make_sgd
+    opt = make_sgd(net.parameters(), optim)
     for epoch in range(epochs):
         net.train()
         carry = None

@@ -2,8 +2,9 @@
 schedule, gradient clipping, and a run directory that survives interruption.
 
 A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON record per line),
-``checkpoint.pt`` (written to a temporary name, then renamed: never half-written) and whatever the
-job adds. A checkpoint records how long the JSONL files were, so a resumed run first cuts off the
+``checkpoint.pt`` (written to a temporary name, then renamed: never half-written),
+``environment.jsonl`` (one line per start or resume: hardware, versions, data, date) and whatever
+the job adds. A checkpoint records how long the JSONL files were, so a resumed run first cuts off the
 records written after it and then continues: the files end the same as in an uninterrupted run.
 """
 
@@ -13,7 +14,10 @@ import contextlib
 import json
 import math
 import os
+import platform
 import random
+import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -79,6 +83,13 @@ def learning_rate(optim_config, epoch: int) -> float:
     return sgdr_lr(epoch, optim_config.lr, optim_config.lr_min, optim_config.T0, optim_config.Tmul)
 
 
+def make_sgd(parameters, optim_config) -> torch.optim.SGD:
+    """The SGD of the shared (or final) weights, as :class:`~enas_edu.config.OptimConfig` says."""
+    o = optim_config
+    return torch.optim.SGD(parameters, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
+                           weight_decay=o.weight_decay, foreach=o.foreach)
+
+
 def clip_gradients(parameters, max_norm: float | None, noop: bool = False) -> torch.Tensor:
     """Clip the global gradient norm to ``max_norm``; returns the norm before clipping.
 
@@ -115,6 +126,15 @@ class RunDir:
         if file == "metrics.jsonl":
             for callback in self.callbacks:
                 callback(record)
+
+    def log_environment(self, device: torch.device, data: str) -> None:
+        """Say what ran this (re)start: a recorded number must name its hardware and data."""
+        from . import __version__
+        hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                    else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)")
+        self.log({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hardware": hardware, "device": str(device),
+                  "data": data, "enas_edu": __version__, "torch": torch.__version__,
+                  "python": sys.version.split()[0]}, file="environment.jsonl")
 
     def log_sizes(self) -> dict:
         return {name: (self.path / name).stat().st_size if (self.path / name).exists() else 0

@@ -29,7 +29,7 @@ def strip_time(records):
 def test_a_smoke_search_writes_every_file(space, tmp_path):
     search = run_search(tiny(space), tmp_path / space, progress=False)
     files = sorted(p.name for p in (tmp_path / space).iterdir() if p.is_file())
-    assert files == ["architectures.jsonl", "checkpoint.pt", "config.json", "metrics.jsonl"]
+    assert files == ["architectures.jsonl", "checkpoint.pt", "config.json", "environment.jsonl", "metrics.jsonl"]
     records = search.run_dir.read()
     phases = {r["phase"] for r in records}
     assert {"shared", "controller", "epoch"} <= phases
@@ -186,3 +186,18 @@ def test_missing_data_gives_the_clear_error(tmp_path):
                                                                         data_dir=str(tmp_path)))
     with pytest.raises(DatasetUnavailableError, match="cifar-10-python.tar.gz"):
         Search(config, tmp_path / "run", progress=False, device="cpu")
+
+
+def test_rnn_rewards_are_scored_without_dropout_as_enas_lm_does(tmp_path):
+    # enas_lm child.py: the controller's loss is _build_valid's, built with is_training=False.
+    assert search_config("rnn", "paper").reward_bn_train_mode is False
+    scores = {}
+    for mode in (False, True):
+        search = Search(tiny("rnn", reward_bn_train_mode=mode), tmp_path / str(mode), progress=False)
+        arch = search.space.sample(torch.Generator().manual_seed(0))
+        batch = search.task.reward_batch()
+        search.scoring_mode()
+        with torch.no_grad():
+            scores[mode] = [search.task.score(search.net, batch, arch).item() for _ in range(2)]
+    assert scores[False][0] == scores[False][1]          # deterministic: no dropout
+    assert scores[True][0] != scores[True][1]            # training mode draws dropout masks

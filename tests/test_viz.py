@@ -12,7 +12,7 @@ from enas_edu.config import search_config
 from enas_edu.controller import Controller
 from enas_edu.search import run_search
 from enas_edu.spaces import MacroSpace, MicroSpace, RNNCellSpace, published
-from enas_edu.viz import decision_figure, draw, explorer, plot_search
+from enas_edu.viz import LivePlot, choice_shares, decision_figure, draw, explorer, plot_choices, plot_search
 
 
 def texts(fig):
@@ -51,11 +51,35 @@ def test_decision_figure_and_explorer():
     assert len(widget.children) == 3
 
 
-def test_plot_search_reads_a_run(tmp_path):
-    run_search(search_config("macro", "smoke"), tmp_path / "run", progress=False)
+def test_plot_search_and_choice_shares_read_a_run(tmp_path, monkeypatch):
+    config = search_config("macro", "smoke")
+    shown = []
+    monkeypatch.setattr("IPython.display.display",
+                        lambda fig, display_id=None: shown.append(fig) or _Handle(shown))
+    search = run_search(config, tmp_path / "run", progress=False, callbacks=[LivePlot(every=3)])
+    monkeypatch.undo()
+    assert len(shown) >= config.epochs            # one display, then updates in place
     fig = plot_search(tmp_path / "run")
     reward_line = fig.axes[0].lines[0]
-    assert len(reward_line.get_xdata()) == 2 * search_config("macro", "smoke").reinforce.train_steps
+    assert len(reward_line.get_xdata()) == 2 * config.reinforce.train_steps
+    shares = choice_shares(tmp_path / "run")
+    assert set(shares) == {"layer operation", "skip connections"}
+    for by_name in shares.values():               # per epoch, the shares of a kind sum to 1
+        assert all(abs(sum(v[e] for v in by_name.values()) - 1) < 1e-9 for e in range(config.epochs))
+    # recompute epoch 0's skip share from the arc strings themselves
+    arcs = [search.space.from_arc_string(r["arc"]) for r in search.run_dir.read("architectures.jsonl")
+            if r["epoch"] == 0]
+    bits = [b for a in arcs for bits in a.skips for b in bits]
+    assert shares["skip connections"]["on"][0] == pytest.approx(sum(bits) / len(bits))
+    assert len(plot_choices(tmp_path / "run").axes) == 2
+
+
+class _Handle:
+    def __init__(self, shown):
+        self.shown = shown
+
+    def update(self, fig):
+        self.shown.append(fig)
 
 
 def test_chapter_setup_reads_the_profile(monkeypatch, tmp_path, capsys):

@@ -61,6 +61,10 @@ class RNNNetConfig:
     #: sampled node matrices *except node 1's*. False: sum(w^2) over all weights the child
     #: uses, the embedding included, as ``fixed_lib.py`` does.
     search_l2_quirk: bool = True
+    #: Fast path (issue #7): pick each node's matrix once per window instead of once per time
+    #: step, and multiply all T inputs by the x-half of ``w_prev`` in one product before the
+    #: time loop. Same numbers up to float rounding; False keeps the naive loop for benchmarks.
+    hoist: bool = True
 
     def __post_init__(self):
         for name in ("drop_e", "drop_i", "drop_x", "drop_l", "drop_o"):
@@ -141,20 +145,31 @@ class RNNNet(Supernet):
         h, c = hc.chunk(2, dim=-1)
         return p + torch.sigmoid(c) * (FUNCTIONS[func](h) - p)
 
+    def _node_weights(self, arch: RNNArch) -> dict[int, torch.Tensor]:
+        """Node j's H x 2H matrix for each searched node j."""
+        return {j: self.node_weight(j, arch.prevs[j - 1], arch.funcs[j - 1])
+                for j in range(2 if self.paper else 1, len(arch.funcs) + 1)}
+
     def cell(self, x: torch.Tensor, h_prev: torch.Tensor, arch: RNNArch,
-             mask_x: torch.Tensor | None = None, mask_l: torch.Tensor | None = None) -> torch.Tensor:
-        """One time step: x [B, H], h_prev [B, H] -> h_t [B, H]."""
-        if mask_x is not None:
-            x, h_in = x * mask_x, h_prev * mask_l
+             mask_x: torch.Tensor | None = None, mask_l: torch.Tensor | None = None,
+             x_proj: torch.Tensor | None = None, weights: dict | None = None) -> torch.Tensor:
+        """One time step: x [B, H], h_prev [B, H] -> h_t [B, H].
+
+        ``x_proj`` ([B, 2H], the masked x times the x-rows of ``w_prev``) and ``weights`` (from
+        :meth:`_node_weights`) are the hoisted fast path's precomputed parts.
+        """
+        h_in = h_prev * mask_l if mask_l is not None else h_prev
+        if x_proj is None:
+            x = x * mask_x if mask_x is not None else x
+            hc = torch.cat([x, h_in], -1) @ self.w_prev                          # [B, 2H]
         else:
-            h_in = h_prev
-        hc = torch.cat([x, h_in], -1) @ self.w_prev                              # [B, 2H]
+            hc = x_proj + h_in @ self.w_prev[x_proj.shape[-1] // 2:]             # [B, 2H]
         first = self._highway(h_prev, hc, arch.funcs[0] if self.paper else 0)
         states = [None, first] if self.paper else [first]
         for j in range(2 if self.paper else 1, len(arch.funcs) + 1):
             p = states[arch.prevs[j - 1]]
             p_in = p * mask_l if mask_l is not None else p
-            w = self.node_weight(j, arch.prevs[j - 1], arch.funcs[j - 1])
+            w = weights[j] if weights is not None else self.node_weight(j, arch.prevs[j - 1], arch.funcs[j - 1])
             states.append(self._highway(p, p_in @ w, arch.funcs[j - 1]))
         outputs = [states[e] for e in rnn_loose_ends(arch)] if self.paper else states[1:]
         return torch.stack(outputs).mean(0)
@@ -177,9 +192,18 @@ class RNNNet(Supernet):
             x = F.embedding(tokens, weight)
         h = x.new_zeros(B, x.shape[-1]) if hidden is None else hidden
         states = []
-        for t in range(T):
-            h = self.cell(x[t], h, arch, mask_x, mask_l)
-            states.append(h)
+        if cfg.hoist:   # one product for all T inputs; each node's matrix picked once
+            H = x.shape[-1]
+            x_in = x * mask_x if mask_x is not None else x
+            x_proj = x_in @ self.w_prev[:H]                                      # [T, B, 2H]
+            weights = self._node_weights(arch)
+            for t in range(T):
+                h = self.cell(x[t], h, arch, None, mask_l, x_proj[t], weights)
+                states.append(h)
+        else:
+            for t in range(T):
+                h = self.cell(x[t], h, arch, mask_x, mask_l)
+                states.append(h)
         states = torch.stack(states)                                             # [T, B, H]
         top = states * _variational_mask((1, B, states.shape[-1]), cfg.drop_o, states) if self.training else states
         return RNNOutput(top @ weight.t(), h, states)                            # logits [T, B, V]

@@ -1,11 +1,15 @@
-"""Plots of a search run from its metrics.jsonl: reward, baseline, entropy, shared loss."""
+"""Plots of a search run from its logs: reward, baseline, entropy, shared loss (metrics.jsonl)
+and what the controller chooses as the search goes on (architectures.jsonl)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from ..config import load_config
+from ..spaces import MACRO_OPS, RNN_FUNCS, MacroArch, MicroArch, RNNArch
 from ..training import RunDir
 
 
@@ -40,16 +44,66 @@ def plot_search(records_or_run, axes=None, label: str | None = None):
 
 
 class LivePlot:
-    """A ``callbacks`` entry for notebooks: redraws the four panels every ``every`` records."""
+    """A ``callbacks`` entry for notebooks: redraws the four panels every ``every`` records.
+
+    It updates one display in place, so progress bars printed beside it stay visible.
+    """
 
     def __init__(self, every: int = 20):
-        self.every, self.records = every, []
+        self.every, self.records, self.handle = every, [], None
 
     def __call__(self, record: dict) -> None:
         self.records.append(record)
         if len(self.records) % self.every == 0 or record.get("phase") == "epoch":
-            from IPython.display import clear_output, display
-            clear_output(wait=True)
+            from IPython.display import display
             fig = plot_search(self.records)
-            display(fig)
+            if self.handle is None:
+                self.handle = display(fig, display_id=True)
+            else:
+                self.handle.update(fig)
             plt.close(fig)
+
+
+def choice_counts(space, arch) -> dict[str, Counter]:
+    """What an architecture chose, by kind of choice (one panel each in :func:`plot_choices`)."""
+    if isinstance(arch, RNNArch):
+        return {"activation function": Counter(RNN_FUNCS[f] for f in arch.funcs)}
+    if isinstance(arch, MacroArch):
+        skips = [b for bits in arch.skips for b in bits]
+        return {"layer operation": Counter(MACRO_OPS[o] for o in arch.ops),
+                "skip connections": Counter({"on": sum(skips), "off": len(skips) - sum(skips)})}
+    if isinstance(arch, MicroArch):
+        return {f"{name} cell operation": Counter(space.op_names[op] for n in cell for op in (n.x_op, n.y_op))
+                for name, cell in (("normal", arch.normal), ("reduction", arch.reduce))}
+    raise TypeError(f"no choice counts for {type(arch).__name__}")
+
+
+def choice_shares(run_dir: str | Path) -> dict[str, dict[str, list[float]]]:
+    """Per kind of choice and per name, its share among the epoch's sampled architectures."""
+    run = RunDir(run_dir)
+    space = load_config(run.path / "config.json").net.space()
+    by_epoch: dict[int, dict[str, Counter]] = {}
+    for record in run.read("architectures.jsonl"):
+        counts = by_epoch.setdefault(record["epoch"], {})
+        for kind, c in choice_counts(space, space.from_arc_string(record["arc"])).items():
+            counts.setdefault(kind, Counter()).update(c)
+    epochs = sorted(by_epoch)
+    shares: dict[str, dict[str, list[float]]] = {}
+    for kind in (by_epoch[epochs[0]] if epochs else {}):
+        names = sorted({n for e in epochs for n in by_epoch[e][kind]})
+        shares[kind] = {n: [by_epoch[e][kind][n] / sum(by_epoch[e][kind].values()) for e in epochs]
+                        for n in names}
+    return shares
+
+
+def plot_choices(run_dir: str | Path):
+    """Stacked shares of each choice per epoch: where the controller's policy is heading."""
+    shares = choice_shares(run_dir)
+    fig, axes = plt.subplots(1, max(1, len(shares)), figsize=(5 * max(1, len(shares)), 3.2), squeeze=False)
+    for ax, (kind, by_name) in zip(axes[0], shares.items()):
+        epochs = range(len(next(iter(by_name.values()))))
+        ax.stackplot(epochs, *by_name.values(), labels=list(by_name), alpha=0.85)
+        ax.set(title=kind, xlabel="epoch", ylabel="share of sampled choices", ylim=(0, 1))
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig

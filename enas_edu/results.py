@@ -1,0 +1,156 @@
+"""Recorded runs: the small files of a run directory, kept so that the book can show them.
+
+A full GPU search or final training is too long to run while the book is executed. Its run
+directory can instead be *recorded*: :func:`record_run` (or ``enas-edu record RUN_DIR``) copies
+the files that describe it (no checkpoint) into ``results/<name>/`` of the repository, and the
+chapters plot every recorded run of their space beside the book's own small runs. The results
+page of the book lists them all. What a recorded run holds:
+
+- ``config.json``: the exact config (its ``profile`` says smoke, book, colab or paper);
+- ``metrics.jsonl``: every record the run logged (rewards, entropy, losses, epoch times);
+- ``environment.jsonl``: hardware, versions, data and date of each start or resume;
+- when present: ``architectures.jsonl``, ``derived.json``, ``candidates.jsonl``, ``result.json``,
+  ``baseline.json``.
+
+``RECORD.json`` lists the copied files with their SHA-256, so a hand-edited number is detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REQUIRED = ("config.json", "metrics.jsonl", "environment.jsonl")
+OPTIONAL = ("architectures.jsonl", "derived.json", "candidates.jsonl", "result.json", "baseline.json")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+@dataclass
+class RecordedRun:
+    """One run directory (recorded or live), read into memory."""
+
+    name: str
+    path: Path
+    config: dict
+    metrics: list[dict]
+    environment: list[dict]
+    derived: dict | None = None
+    result: dict | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def space(self) -> str:
+        return self.config["space"]
+
+    @property
+    def kind(self) -> str:
+        """``"search"`` or ``"final"``."""
+        return "search" if self.config["kind"] == "SearchConfig" else "final"
+
+    @property
+    def profile(self) -> str:
+        return self.config["profile"]
+
+    @property
+    def hardware(self) -> str:
+        return ", ".join(dict.fromkeys(e["hardware"] for e in self.environment)) or "unknown"
+
+    @property
+    def data(self) -> str:
+        return ", ".join(dict.fromkeys(e["data"] for e in self.environment)) or "unknown"
+
+    def summary(self) -> dict:
+        """One row of the results table: what ran, where, how long, and what it found."""
+        epochs = [r for r in self.metrics if r.get("phase") == "epoch"]
+        row = {"run": self.name, "space": self.space, "job": self.kind, "profile": self.profile,
+               "data": self.data, "hardware": self.hardware, "seed": self.config["seed"],
+               "epochs": f"{len(epochs)}/{self.config['epochs']}",
+               "hours": round(sum(r.get("seconds", 0.0) for r in epochs) / 3600, 3)}
+        if self.derived:
+            metric = next(k for k in self.derived if k.startswith("full_valid_"))
+            row.update(arc=self.derived["arc"], **{metric.replace("full_", ""): self.derived[metric]})
+        if self.result:
+            metric = next(k for k in self.result if k.startswith("test_"))
+            row.update(arc=self.result["arc"], params=self.result["params"], **{metric: self.result[metric]})
+        return row
+
+
+def load_run(path: str | Path, name: str | None = None, verify: bool = True) -> RecordedRun:
+    """Read a run directory; a recorded one (with ``RECORD.json``) is checked file by file."""
+    path = Path(path)
+    missing = [f for f in ("config.json", "metrics.jsonl") if not (path / f).exists()]
+    if missing:
+        raise FileNotFoundError(f"{path} is not a run directory: {missing} missing")
+    record = path / "RECORD.json"
+    if verify and record.exists():
+        for file, digest in json.loads(record.read_text())["sha256"].items():
+            if _sha256(path / file) != digest:
+                raise ValueError(f"{path / file} differs from the checksum in {record}: a recorded run "
+                                 "must hold the files its run wrote; record it again with `enas-edu record`")
+    return RecordedRun(name or path.name, path, json.loads((path / "config.json").read_text()),
+                       _jsonl(path / "metrics.jsonl"), _jsonl(path / "environment.jsonl"),
+                       _json(path / "derived.json"), _json(path / "result.json"),
+                       {"baseline": _json(path / "baseline.json")} if (path / "baseline.json").exists() else {})
+
+
+def recorded_runs(root: str | Path, space: str | None = None, kind: str | None = None) -> list[RecordedRun]:
+    """Every run directory directly under ``root`` (sorted by name), optionally of one space/kind."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [load_run(p) for p in sorted(root.iterdir()) if (p / "config.json").exists()]
+    return [r for r in runs if (space is None or r.space == space) and (kind is None or r.kind == kind)]
+
+
+def record_run(run_dir: str | Path, results_root: str | Path, name: str | None = None) -> Path:
+    """Copy a run directory's describing files into ``results_root/name`` with their checksums."""
+    run_dir = Path(run_dir)
+    missing = [f for f in REQUIRED if not (run_dir / f).exists()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir} lacks {missing}: record a run directory written by "
+                                "`enas-edu search` or `enas-edu train` (enas_edu 0.1 or later)")
+    dest = Path(results_root) / (name or run_dir.name)
+    if dest.exists():
+        raise FileExistsError(f"{dest} exists; choose another name or delete it first")
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    files = [f for f in REQUIRED + OPTIONAL if (run_dir / f).exists()]
+    for f in files:
+        shutil.copyfile(run_dir / f, tmp / f)
+    (tmp / "RECORD.json").write_text(json.dumps(
+        {"source": str(run_dir.resolve()), "sha256": {f: _sha256(tmp / f) for f in files}}, indent=2) + "\n")
+    tmp.rename(dest)            # appears whole or not at all
+    return dest
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
+    """Rows of dicts as a Markdown table (``IPython.display.Markdown`` renders it in the book)."""
+    if not rows:
+        return "_(none)_"
+    columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.{digits}f}"
+        return "" if value is None else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)

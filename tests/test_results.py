@@ -1,0 +1,65 @@
+"""Recorded runs: what `enas-edu record` copies, the checksums that guard it, the table rows."""
+
+import json
+
+import pytest
+
+from enas_edu.book import chapter_setup
+from enas_edu.cli import main
+from enas_edu.config import search_config
+from enas_edu.results import load_run, record_run, recorded_runs
+from enas_edu.search import run_search
+
+
+@pytest.fixture(scope="module")
+def search_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "macro-smoke"
+    run_search(search_config("macro", "smoke", epochs=1), path, progress=False)
+    run_search(None, path, resume=True, progress=False)      # a resume adds an environment line
+    return path
+
+
+def test_a_run_says_what_ran_it(search_run):
+    env = [json.loads(line) for line in (search_run / "environment.jsonl").read_text().splitlines()]
+    assert len(env) == 2                                       # the start and the resume
+    assert env[0]["data"].startswith("UCI handwritten digits") and env[0]["hardware"].startswith("CPU")
+    assert {"started", "device", "enas_edu", "torch", "python"} <= set(env[0])
+
+
+def test_record_copies_the_describing_files_with_checksums(search_run, tmp_path):
+    dest = record_run(search_run, tmp_path / "results", "macro-smoke-cpu")
+    names = sorted(p.name for p in dest.iterdir())
+    assert names == ["RECORD.json", "architectures.jsonl", "config.json", "environment.jsonl", "metrics.jsonl"]
+    run = load_run(dest)
+    assert (run.space, run.kind, run.profile) == ("macro", "search", "smoke")
+    row = run.summary()
+    assert row["epochs"] == "1/1" and row["seed"] == 0 and row["data"].startswith("UCI handwritten digits")
+    with pytest.raises(FileExistsError):
+        record_run(search_run, tmp_path / "results", "macro-smoke-cpu")
+
+
+def test_an_edited_recorded_number_is_refused(search_run, tmp_path):
+    dest = record_run(search_run, tmp_path / "results")
+    with open(dest / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"phase": "epoch", "reward": 0.99}) + "\n")
+    with pytest.raises(ValueError, match="checksum"):
+        load_run(dest)
+
+
+def test_the_book_finds_recorded_runs_by_space_and_kind(search_run, tmp_path, monkeypatch):
+    root = tmp_path / "repo"
+    (root / "results").mkdir(parents=True)
+    (root / "results" / "README.md").write_text("recorded runs\n")
+    (root / "notebooks").mkdir()
+    assert main(["record", str(search_run), "--results", str(root / "results"), "--name", "a"]) == 0
+    assert main(["record", str(search_run), "--results", str(root / "results"), "--name", "a"]) == 2
+    monkeypatch.chdir(root / "notebooks")
+    book = chapter_setup(runs=str(tmp_path / "runs"))
+    assert [r.name for r in book.recorded("macro")] == ["a"]
+    assert book.recorded("micro") == [] and book.recorded("macro", "final") == []
+    assert len(recorded_runs(root / "results")) == 1
+
+
+def test_recording_a_folder_that_is_not_a_run_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lacks"):
+        record_run(tmp_path, tmp_path / "results")
