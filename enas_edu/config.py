@@ -120,6 +120,11 @@ class SearchConfig:
     checkpoint_every: int = 10          # also checkpoint every N controller updates
     log_every: int = 20                 # shared steps per metrics record (read from the device once)
     max_nonfinite: int = 3              # consecutive NaN/inf losses before rolling back
+    #: Fast path (issue #7): the shared phase samples all its children in one batch before its
+    #: first step and checks the losses once per log window, so no step waits for the device. A
+    #: non-finite loss then rolls back to the last checkpoint at once (the steps after it used
+    #: broken weights) instead of being skipped. False: one check, and one sample, per step.
+    sync_free: bool = False
     device: str = "auto"
     amp: bool = True                    # bf16 where supported, else fp16 with a scaler (CUDA only)
     channels_last: bool = True          # CUDA only

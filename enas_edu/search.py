@@ -159,13 +159,14 @@ class Search:
         window = []
         t0, examples, carry = time.perf_counter(), 0, None
         bar = _bar(steps, f"epoch {epoch} shared", self.progress)
+        archs = self._sample_phase(steps) if cfg.sync_free else None
         for step, batch in enumerate(self.task.train_epoch(epoch)):
             if step >= steps:
                 break
-            arch = self.sample_arch()
+            arch = archs[step] if archs is not None else self.sample_arch()
             with self.precision.autocast():
                 loss, new_carry, stats = self.task.loss(self.net, batch, arch, carry)
-            if not torch.isfinite(loss):
+            if not cfg.sync_free and not torch.isfinite(loss):     # a host sync every step
                 self._nonfinite(epoch, step, arch)
                 carry = None
                 bar.update(1)
@@ -193,8 +194,18 @@ class Search:
         return {"train_loss": mean_loss, "lr": base_lr, "shared_steps": totals["n"],
                 "shared_seconds": seconds, "examples_per_second": examples / max(seconds, 1e-9)}
 
+    @torch.no_grad()
+    def _sample_phase(self, steps: int) -> list:
+        """``sync_free``: every child of the shared phase at once (the policy is fixed during it)."""
+        if self.config.uniform_sampling:
+            return [self.space.sample(self.arch_generator) for _ in range(steps)]
+        return self.controller.sample_batch(steps, generator=self.arch_generator).archs
+
     def _log_window(self, epoch, step, window, base_lr) -> None:
         losses = torch.stack([w[0] for w in window])
+        if self.config.sync_free and not torch.isfinite(losses).all():   # the window's one read
+            self.nonfinite = self.config.max_nonfinite - 1
+            self._nonfinite(epoch, step, None)
         record = {"phase": "shared", "epoch": epoch, "step": step, "loss": losses.mean().item(),
                   "grad_norm": torch.stack([w[1].float() for w in window]).max().item(), "lr": base_lr}
         metric = "acc" if "acc" in window[0][2] else "ppl"
@@ -205,8 +216,9 @@ class Search:
         """Skip the step; after ``max_nonfinite`` in a row, roll back to the last checkpoint."""
         self.nonfinite += 1
         self.optimizer.zero_grad(set_to_none=True)
-        event = {"phase": "event", "event": "nonfinite_loss_skipped", "epoch": epoch, "step": step,
-                 "arc": self.space.to_arc_string(arch)}
+        event = ({"phase": "event", "event": "nonfinite_loss_skipped", "epoch": epoch, "step": step,
+                  "arc": self.space.to_arc_string(arch)} if arch is not None else
+                 {"phase": "event", "event": "nonfinite_loss_in_window", "epoch": epoch, "step": step})
         self.run_dir.log(event)
         self.skipped.append(event)
         if self.nonfinite < self.config.max_nonfinite:

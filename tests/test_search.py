@@ -201,3 +201,38 @@ def test_rnn_rewards_are_scored_without_dropout_as_enas_lm_does(tmp_path):
             scores[mode] = [search.task.score(search.net, batch, arch).item() for _ in range(2)]
     assert scores[False][0] == scores[False][1]          # deterministic: no dropout
     assert scores[True][0] != scores[True][1]            # training mode draws dropout masks
+
+
+def test_the_sync_free_shared_phase_reads_the_device_once_per_window(tmp_path):
+    from enas_edu.supernets.cost import count_aten_ops
+    reads = {}
+    for sync_free in (False, True):
+        search = Search(tiny("macro", sync_free=sync_free, log_every=100), tmp_path / str(sync_free),
+                        progress=False)
+        _, counts = count_aten_ops(search._shared_phase, 0)
+        reads[sync_free] = counts["_local_scalar_dense"]
+    steps = tiny("macro").max_train_steps
+    assert reads[False] >= steps                 # at least the isfinite check of every step
+    assert reads[True] <= 5                      # the window's loss, grad norm, metric, the epoch mean
+
+
+def test_a_nonfinite_loss_in_a_sync_free_window_rolls_back(tmp_path, monkeypatch):
+    search = Search(tiny("macro", sync_free=True), tmp_path / "run", progress=False)
+    search.run(stop_at=1)
+    weights = {k: v.clone() for k, v in search.net.state_dict().items()}
+    original = search.task.loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        loss, carry, stats = original(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] == 2 else loss), carry, stats
+    monkeypatch.setattr(search.task, "loss", poisoned)
+    with pytest.raises(Exception) as info:
+        search.run(stop_at=2)
+    assert type(info.value).__name__ == "_RolledBack"
+    events = [r["event"] for r in search.run_dir.read() if r["phase"] == "event"]
+    assert events == ["nonfinite_loss_in_window", "rolled_back_to_checkpoint"]
+    assert all(torch.equal(weights[k], v) for k, v in search.net.state_dict().items())
+    search.run(stop_at=2)
+    assert search.position["epoch"] == 2
