@@ -46,14 +46,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from enas_edu.config import search_config
 from enas_edu.controller import Controller
 from enas_edu.reinforce import Reinforce
 from enas_edu.search import NETS
 from enas_edu.supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
-from enas_edu.supernets.cost import count_flops, shared_step_ops
+from enas_edu.supernets.cost import count_flops, shared_step_ops, step_loss
 from enas_edu.training import clip_gradients, make_sgd
 
 ARCHS = Path(__file__).with_name("archs.json")
@@ -99,14 +98,6 @@ def setup(space: str, config: str, fast: bool, device: torch.device):
         batch = (torch.randn(B, 3, 32, 32, generator=g).to(device), torch.randint(0, 10, (B,), generator=g).to(device))
         eval_batch, items = batch, B
     return net, opt, batch, eval_batch, items, paper
-
-
-def loss_of(space, net, batch, arch):
-    x, y = batch
-    if space == "rnn":
-        out = net(x, None, arch)
-        return F.cross_entropy(out.logits.flatten(0, 1), y.flatten()) + net.regularizer(out, arch)
-    return F.cross_entropy(net(x, arch), y)
 
 
 def peak_rss_mb() -> float:
@@ -158,14 +149,14 @@ def steps(space: str, config: str, fast: bool, device: torch.device, n_archs: in
         sync(device)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = loss_of(space, net, batch, arch)
+        loss = step_loss(net, arch, *batch)
         loss.backward()
         clip_gradients(net.parameters(), paper.optim.grad_clip)
         opt.step()
         sync(device)
         t1 = time.perf_counter()
         with torch.no_grad():
-            loss_of(space, net, eval_batch, arch)
+            step_loss(net, arch, *eval_batch)
         sync(device)
         if i >= 2 or len(archs) <= 2:
             step_times.append(t1 - t0)

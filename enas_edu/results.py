@@ -23,18 +23,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .training import RunDir
+
 REQUIRED = ("config.json", "metrics.jsonl", "environment.jsonl")
 OPTIONAL = ("architectures.jsonl", "derived.json", "candidates.jsonl", "result.json", "baseline.json")
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _json(path: Path) -> dict | None:
@@ -104,7 +100,7 @@ def load_run(path: str | Path, name: str | None = None, verify: bool = True) -> 
                 raise ValueError(f"{path / file} differs from the checksum in {record}: a recorded run "
                                  "must hold the files its run wrote; record it again with `enas-edu record`")
     return RecordedRun(name or path.name, path, json.loads((path / "config.json").read_text()),
-                       _jsonl(path / "metrics.jsonl"), _jsonl(path / "environment.jsonl"),
+                       RunDir(path).read("metrics.jsonl"), RunDir(path).read("environment.jsonl"),
                        _json(path / "derived.json"), _json(path / "result.json"),
                        {"baseline": _json(path / "baseline.json")} if (path / "baseline.json").exists() else {})
 

@@ -122,19 +122,23 @@ def test_clipping_really_clips_and_the_official_noop_does_not():
         assert (after <= 5.0 + 1e-5) if expect_clipped else after == pytest.approx(norm.item())
 
 
+def _poison_losses(search, monkeypatch, bad_calls: set[int]) -> None:
+    """Make the task's loss NaN on the given (1-based) calls from now on."""
+    original, calls = search.task.loss, {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        loss, carry, stats = original(*args, **kwargs)
+        calls["n"] += 1
+        return (loss * float("nan") if calls["n"] in bad_calls else loss), carry, stats
+    monkeypatch.setattr(search.task, "loss", poisoned)
+
+
 def test_nonfinite_losses_are_skipped_then_rolled_back(tmp_path, monkeypatch):
     config = tiny("macro", max_nonfinite=2)
     search = Search(config, tmp_path / "run", progress=False)
     search.run(stop_at=1)
     weights = {k: v.clone() for k, v in search.net.state_dict().items()}
-    original = search.task.loss
-    calls = {"n": 0}
-
-    def poisoned(*args, **kwargs):
-        loss, carry, stats = original(*args, **kwargs)
-        calls["n"] += 1
-        return loss * float("nan") if calls["n"] <= 2 else loss, carry, stats
-    monkeypatch.setattr(search.task, "loss", poisoned)
+    _poison_losses(search, monkeypatch, {1, 2})
     with pytest.raises(Exception) as info:   # the second NaN in a row rolls back
         search.run(stop_at=2)
     assert type(info.value).__name__ == "_RolledBack"
@@ -220,14 +224,7 @@ def test_a_nonfinite_loss_in_a_sync_free_window_rolls_back(tmp_path, monkeypatch
     search = Search(tiny("macro", sync_free=True), tmp_path / "run", progress=False)
     search.run(stop_at=1)
     weights = {k: v.clone() for k, v in search.net.state_dict().items()}
-    original = search.task.loss
-    calls = {"n": 0}
-
-    def poisoned(*args, **kwargs):
-        loss, carry, stats = original(*args, **kwargs)
-        calls["n"] += 1
-        return (loss * float("nan") if calls["n"] == 2 else loss), carry, stats
-    monkeypatch.setattr(search.task, "loss", poisoned)
+    _poison_losses(search, monkeypatch, {2})
     with pytest.raises(Exception) as info:
         search.run(stop_at=2)
     assert type(info.value).__name__ == "_RolledBack"

@@ -69,6 +69,17 @@ def count_aten_ops(fn, *args, kernels_only: bool = True, **kwargs) -> tuple[Any,
     return result, counts
 
 
+def step_loss(net: nn.Module, arch: Any, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The loss of one shared step of ``arch``: cross-entropy, plus the RNN's regularisers."""
+    import torch.nn.functional as F
+
+    from .rnn import RNNNet
+    if isinstance(net, RNNNet):
+        out = net(inputs, None, arch)
+        return F.cross_entropy(out.logits.flatten(0, 1), targets.flatten()) + net.regularizer(out, arch)
+    return F.cross_entropy(net(inputs, arch), targets)
+
+
 def shared_step_ops(net: nn.Module, arch: Any, inputs: torch.Tensor, targets: torch.Tensor,
                     optim_config, grad_clip: float | None = 5.0) -> dict[str, Counter[str]]:
     """Aten operations of one shared-weight step, by phase: forward, backward, clip, optimizer.
@@ -78,24 +89,14 @@ def shared_step_ops(net: nn.Module, arch: Any, inputs: torch.Tensor, targets: to
     :func:`enas_edu.training.make_sgd` from ``optim_config``. The optimizer's first step (which
     creates momentum buffers) runs before counting, so the counts are those of a steady step.
     """
-    import torch.nn.functional as F
-
     from ..training import clip_gradients, make_sgd
-    from .rnn import RNNNet
 
     opt = make_sgd(net.parameters(), optim_config)
     net.train()
-
-    def loss_fn():
-        if isinstance(net, RNNNet):
-            out = net(inputs, None, arch)
-            return F.cross_entropy(out.logits.flatten(0, 1), targets.flatten()) + net.regularizer(out, arch)
-        return F.cross_entropy(net(inputs, arch), targets)
-
     counts = {}
     for _ in range(2):
         opt.zero_grad(set_to_none=True)
-        loss, counts["forward"] = count_aten_ops(loss_fn)
+        loss, counts["forward"] = count_aten_ops(step_loss, net, arch, inputs, targets)
         _, counts["backward"] = count_aten_ops(loss.backward)
         _, counts["clip"] = count_aten_ops(clip_gradients, net.parameters(), grad_clip)
         _, counts["optimizer"] = count_aten_ops(opt.step)
