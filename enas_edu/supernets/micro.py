@@ -162,8 +162,11 @@ class MicroCell(nn.Module):
             outs = [self.combine[f"from{s}"](states[s]) if f"from{s}" in self.combine else states[s]
                     for s in ends]
             return torch.cat(outs, 1)                                          # [N, |ends| C, H', W']
-        # ReLU then 1 x 1 conv over the concatenated loose ends = the sum of per-end blocks
-        out = sum(self.final_conv[f"from{s}"](F.relu(states[s])) for s in ends)
+        # final_conv: ReLU, then one 1 x 1 conv over the concatenated loose ends, whose weight is
+        # the loose ends' blocks gathered side by side (micro_child.py gathers the rows of its
+        # [num_cells + 2, C * C] weight the same way): one convolution however many ends
+        weight = torch.cat([self.final_conv[f"from{s}"].weight for s in ends], 1)   # [C, |ends| C, 1, 1]
+        out = F.conv2d(F.relu(torch.cat([states[s] for s in ends], 1)), weight)
         return self.final_bn(out)                                              # [N, C, H, W]
 
 

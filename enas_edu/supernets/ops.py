@@ -98,8 +98,14 @@ class FactorizedReduce(nn.Module):
         self.bn = batch_norm(c_out, track_stats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:              # [N, C, H, W]
-        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]                # pad right/bottom, shift
-        out = torch.cat([self.path1(x[:, :, ::2, ::2]), self.path2(shifted[:, :, ::2, ::2])], 1)
+        # A 1 x 1 convolution of stride 2 reads exactly the pixels x[:, :, ::2, ::2]. The second
+        # path reads the input shifted by one pixel, x[:, :, 1::2, 1::2]; an odd size needs the
+        # zero padding that makes both paths the same size (even sizes, all of CIFAR's, do not).
+        shifted = x[:, :, 1:, 1:]
+        if x.shape[-1] % 2 or x.shape[-2] % 2:
+            shifted = F.pad(shifted, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
+        out = torch.cat([F.conv2d(x, self.path1.weight, stride=2),
+                         F.conv2d(shifted, self.path2.weight, stride=2)], 1)
         return self.bn(out)                                           # [N, c_out, H/2, W/2]
 
 
