@@ -191,10 +191,8 @@ def controller(space: str, device: torch.device) -> dict:
         with torch.no_grad():
             c.sample(generator=g)
 
-    def update(k):
-        with torch.no_grad():
-            archs = c.sample_batch(k, generator=g).archs
-        trainer.update(c.evaluate(archs), torch.rand(k, device=device))
+    def update(k):   # as Search._controller_phase: one sampling pass with gradients, then the step
+        trainer.update(c.sample_batch(k, generator=g), torch.rand(k, device=device))
 
     t0 = time.perf_counter()
     for _ in range(r.train_steps):

@@ -257,10 +257,10 @@ class Search:
             return
         bar = _bar(r.train_steps - start, f"epoch {epoch} controller", self.progress)
         for step in range(start, r.train_steps):
-            with torch.no_grad():
-                archs = self.controller.sample_batch(r.num_aggregate, generator=self.arch_generator).archs
-            reward = self.rewards(archs)
-            batch = self.controller.evaluate(archs)      # the same log-probs, now with gradients
+            # sampled with gradients, as the official controllers build their sample op: the
+            # update differentiates the log-probs of this very pass (no second, teacher-forced one)
+            batch = self.controller.sample_batch(r.num_aggregate, generator=self.arch_generator)
+            reward = self.rewards(batch.archs)
             stats = self.reinforce.update(batch, reward)
             self.run_dir.log({"phase": "controller", "epoch": epoch, "step": step, **stats})
             self.epoch_stats["rewards"].append(stats["reward"].item())
