@@ -12,8 +12,9 @@ Prints Markdown tables for BENCHMARKS.md. What is measured, per space (micro, ma
   clipping, optimizer) for the naive and the fast path, summed over the first 8 fixed
   architectures at the tiny config; forward FLOPs per example of the children at the paper
   config (mean, min, max over the fixed architectures);
-- **steps**: shared-weight steps/s and images (tokens)/s, reward-evaluation time (one validation
-  batch, no gradient) and peak memory, for the tiny and/or paper config, naive and fast, each
+- **steps**: shared-weight steps/s and images (tokens)/s, reward-evaluation time (one child on
+  one validation batch, no gradient; and ``num_aggregate`` children, as one controller update
+  scores them) and peak memory, for the tiny and/or paper config, naive and fast, each
   variant training the same fixed architectures in the same order; the seconds of one search
   epoch are projected from them (below);
 - **controller**: sample latency of 1 architecture, one update with ``num_aggregate``
@@ -24,12 +25,14 @@ seed 0 at the official search sizes (``--make-archs`` writes it again; it is com
 variant and every machine trains the same children). The tiny configs keep the official spaces
 (12 macro layers, 5 micro nodes, 9 RNN nodes) at small widths, so the same arc strings apply.
 
-Naive path: one Python-loop SGD update per parameter, and the RNN's node matrices picked and its
-input projection computed at every time step. Fast path: ``OptimConfig(foreach=True)`` and
-``RNNNetConfig(hoist=True)`` (the defaults of the library).
+Naive path: one Python-loop SGD update per parameter, the RNN's node matrices picked and its
+input projection computed at every time step, and children scored one by one. Fast path:
+``OptimConfig(foreach=True)``, ``RNNNetConfig(hoist=True)`` and, for the RNN,
+``SearchConfig(batched_rewards=True)`` (the defaults of the library).
 
-Projection: epoch = steps per epoch x step time + train_steps x (update time + num_aggregate x
-reward time), with 45,000 training images (CIFAR-10's search split) or 929,589 PTB tokens.
+Projection: epoch = steps per epoch x step time + train_steps x (update time + the time to score
+``num_aggregate`` children), with 45,000 training images (CIFAR-10's search split) or 929,589
+PTB tokens.
 """
 
 from __future__ import annotations
@@ -161,11 +164,41 @@ def steps(space: str, config: str, fast: bool, device: torch.device, n_archs: in
         if i >= 2 or len(archs) <= 2:
             step_times.append(t1 - t0)
             reward_times.append(time.perf_counter() - t1)
+    reward_k = rewards_time(space, net, archs, eval_batch, fast, device, paper)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mb()
     step = statistics.median(step_times)
     return {"step_s": step, "steps_per_s": 1 / step, "items_per_s": items / step,
-            "reward_s": statistics.median(reward_times), "peak_mb": peak, "batch_items": items,
-            "archs_timed": len(step_times)}
+            "reward_s": statistics.median(reward_times), "reward_k_s": reward_k, "peak_mb": peak,
+            "batch_items": items, "archs_timed": len(step_times)}
+
+
+def rewards_time(space, net, archs, batch, fast, device, paper) -> float:
+    """Seconds to score ``num_aggregate`` children, each on a validation batch, in the search's
+    scoring mode: one by one (naive), or, for the RNN's fast path, all cells in one pass
+    (``RNNNet.forward_archs``, as ``TextTask.score_archs``)."""
+    k = paper.reinforce.num_aggregate
+    cells = (archs * k)[:k]
+    x, y = batch
+    net.train(paper.reward_bn_train_mode)
+
+    def score():
+        with torch.no_grad():
+            if fast and space == "rnn":
+                states = net.forward_archs(x.unsqueeze(1).expand(-1, k, -1), cells)      # [T, k, B, H]
+                for a in range(k):
+                    torch.nn.functional.cross_entropy((states[:, a] @ net.encoder.weight.t()).flatten(0, 1),
+                                                      y.flatten())
+            else:
+                for arch in cells:
+                    step_loss(net, arch, x, y)
+
+    score()                      # warm-up
+    sync(device)
+    t0 = time.perf_counter()
+    score()
+    sync(device)
+    net.train()
+    return time.perf_counter() - t0
 
 
 def controller(space: str, device: torch.device) -> dict:
@@ -223,8 +256,7 @@ def project_epoch(space: str, step: dict, ctrl: dict) -> float:
     # enas_lm draws window lengths around bptt: 34.1 tokens on average for bptt 35
     items_per_step = step["batch_items"] * (34.1 / 35 if space == "rnn" else 1)
     steps_per_epoch = TRAIN_ITEMS[space] / items_per_step
-    return (steps_per_epoch * step["step_s"]
-            + r.train_steps * (ctrl["update_k_ms"] / 1e3 + r.num_aggregate * step["reward_s"]))
+    return steps_per_epoch * step["step_s"] + r.train_steps * (ctrl["update_k_ms"] / 1e3 + step["reward_k_s"])
 
 
 # ------------------------------------------------------------------------------- report
@@ -293,8 +325,8 @@ def main() -> None:
 
     print("### Shared-weight steps, naive vs fast (same fixed archs, same order)\n")
     print("| space | config | path | archs timed | step (s) | steps/s | items/s | reward eval (s) | "
-          "peak memory (MB) | projected epoch (s) | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "k rewards (s) | peak memory (MB) | projected epoch (s) | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for config in configs:
         for space in spaces:
             n = args.archs or (64 if device.type == "cuda" else (16 if config == "tiny" else 4))
@@ -305,7 +337,8 @@ def main() -> None:
             for path, r in rows.items():
                 speedup = rows["naive"]["step_s"] / r["step_s"]
                 print(f"| {space} | {config} | {path} | {r['archs_timed']} | {r['step_s']:.4f} | "
-                      f"{r['steps_per_s']:.2f} | {r['items_per_s']:.0f} | {r['reward_s']:.4f} | {r['peak_mb']:.0f} | "
+                      f"{r['steps_per_s']:.2f} | {r['items_per_s']:.0f} | {r['reward_s']:.4f} | {r['reward_k_s']:.4f} | "
+                      f"{r['peak_mb']:.0f} | "
                       f"{project_epoch(space, r, ctrl[space]):.1f} | {speedup:.2f}x |")
 
 

@@ -125,6 +125,10 @@ class SearchConfig:
     #: non-finite loss then rolls back to the last checkpoint at once (the steps after it used
     #: broken weights) instead of being skipped. False: one check, and one sample, per step.
     sync_free: bool = False
+    #: Fast path (issue #7), RNN scored without dropout: the controller's ``num_aggregate`` cells
+    #: are scored in one batched pass (:meth:`RNNNet.forward_archs`), each on its own validation
+    #: window as before. False: one pass per cell (the naive path, for benchmarks).
+    batched_rewards: bool = True
     device: str = "auto"
     amp: bool = True                    # bf16 where supported, else fp16 with a scaler (CUDA only)
     channels_last: bool = True          # CUDA only

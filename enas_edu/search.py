@@ -248,8 +248,12 @@ class Search:
     def rewards(self, archs) -> torch.Tensor:
         """One reward per architecture, each on its own validation minibatch."""
         self.scoring_mode()
+        batches = [self.task.reward_batch() for _ in archs]
+        cfg = self.config
         with self.precision.autocast():
-            return torch.stack([self.task.score(self.net, self.task.reward_batch(), a).float() for a in archs])
+            if cfg.batched_rewards and cfg.space == "rnn" and not cfg.reward_bn_train_mode and len(archs) > 1:
+                return self.task.score_archs(self.net, batches, archs).float()
+            return torch.stack([self.task.score(self.net, b, a).float() for b, a in zip(batches, archs)])
 
     def _controller_phase(self, epoch: int, start: int) -> None:
         cfg, r = self.config, self.config.reinforce

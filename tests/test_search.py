@@ -207,6 +207,17 @@ def test_rnn_rewards_are_scored_without_dropout_as_enas_lm_does(tmp_path):
     assert scores[True][0] != scores[True][1]            # training mode draws dropout masks
 
 
+def test_batched_rnn_rewards_equal_the_rewards_scored_one_by_one(tmp_path):
+    rewards = {}
+    for batched in (False, True):
+        search = Search(tiny("rnn", batched_rewards=batched), tmp_path / str(batched), progress=False)
+        archs = [search.space.sample(torch.Generator().manual_seed(i)) for i in range(4)]
+        with torch.no_grad():
+            rewards[batched] = search.rewards(archs)   # the same windows: same generator, same order
+    assert rewards[True].shape == (4,) and len(set(rewards[True].tolist())) == 4
+    torch.testing.assert_close(rewards[True], rewards[False])
+
+
 def test_the_sync_free_shared_phase_reads_the_device_once_per_window(tmp_path):
     from enas_edu.supernets.cost import count_aten_ops
     reads = {}

@@ -167,6 +167,25 @@ def test_the_hoisted_rnn_computes_what_the_per_step_loop_computes(layout):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("layout", ["enas_lm", "paper"])
+def test_batched_cells_compute_what_each_cell_computes_alone(layout):
+    """``forward_archs``: five different cells on their own windows in one pass equal five
+    separate forward passes (rewards are scored this way)."""
+    torch.manual_seed(0)
+    net = RNNNet(RNNNetConfig(vocab_size=50, hidden_size=8, layout=layout)).eval()
+    g = torch.Generator().manual_seed(1)
+    archs = [net.space.sample(g) for _ in range(5)]
+    assert len({a.funcs for a in archs}) > 1 and len({a.prevs for a in archs}) > 1
+    tokens = torch.randint(0, 50, (6, 5, 3), generator=g)                 # [T, A, B]
+    with torch.no_grad():
+        alone = torch.stack([net(tokens[:, a], None, archs[a]).states for a in range(5)], 1)
+    torch.testing.assert_close(net.forward_archs(tokens, archs), alone)            # [T, A, B, H]
+    with pytest.raises(ValueError, match="call net.eval"):
+        net.train().forward_archs(tokens, archs)
+    with pytest.raises(ValueError, match="5 cells but 4"):
+        net.eval().forward_archs(tokens, archs[:4])
+
+
 def test_foreach_sgd_updates_exactly_like_the_per_parameter_loop():
     torch.manual_seed(0)
     a = MicroNet(MicroNetConfig(num_layers=2, out_filters=8))

@@ -77,6 +77,24 @@ class RNNNetConfig:
         return RNNCellSpace(num_nodes=self.num_nodes, layout=self.layout, num_funcs=self.num_funcs)
 
 
+def _function_masks(funcs: list[int], device) -> list[tuple[int, torch.Tensor]]:
+    """(function, [A, 1, 1] mask of the cells that apply it) for each function present."""
+    return [(f, torch.tensor([x == f for x in funcs], device=device).view(-1, 1, 1)) for f in sorted(set(funcs))]
+
+
+def _highway_mixed(p: torch.Tensor, hc: torch.Tensor, masks: list[tuple[int, torch.Tensor]]) -> torch.Tensor:
+    """The highway node for A cells at once: p [A, B, H], hc [A, B, 2H] -> [A, B, H].
+
+    Each cell applies its own function: one kernel per function present (not per cell), merged
+    by the masks of :func:`_function_masks`.
+    """
+    h, c = hc.chunk(2, dim=-1)
+    f = FUNCTIONS[masks[0][0]](h)
+    for func, mask in masks[1:]:
+        f = torch.where(mask, FUNCTIONS[func](h), f)
+    return p + torch.sigmoid(c) * (f - p)
+
+
 @dataclass
 class RNNOutput:
     logits: torch.Tensor   # [T, B, vocab]
@@ -207,6 +225,59 @@ class RNNNet(Supernet):
         states = torch.stack(states)                                             # [T, B, H]
         top = states * _variational_mask((1, B, states.shape[-1]), cfg.drop_o, states) if self.training else states
         return RNNOutput(top @ weight.t(), h, states)                            # logits [T, B, V]
+
+    @torch.no_grad()
+    def forward_archs(self, tokens: torch.Tensor, archs: list[RNNArch]) -> torch.Tensor:
+        """Run A different cells at once, each on its own windows: tokens [T, A, B] -> the
+        hidden states h_t [T, A, B, H], from a zero hidden state, without dropout (how rewards
+        are scored). Cell a's logits are ``states[:, a] @ encoder.weight.t()``, left to the
+        caller: for all cells at once they would take A times the memory of one window's.
+
+        The controller scores ``num_aggregate`` cells per update (issue #7). Run one by one,
+        each time step costs every cell ~6 small kernels per node; here node j's matrices of all
+        A cells are picked once into a [A, H, 2H] stack, and each step costs one batched product
+        per node for all the cells, plus one kernel per function the cells use at that node.
+        Equals the states of ``forward`` of each cell on its windows, up to float rounding.
+        """
+        if self.training:
+            raise ValueError("forward_archs() scores cells without dropout: call net.eval() first")
+        if self.arch is not None:
+            raise ValueError("forward_archs() is for the supernet (built without arch)")
+        archs = [self.space.validate(a) for a in archs]
+        T, A, B = tokens.shape
+        if len(archs) != A:
+            raise ValueError(f"tokens hold windows for {A} cells but {len(archs)} architectures were given")
+        weight = self.encoder.weight                                             # [V, H]
+        H, N, device = weight.shape[1], self.space.num_nodes, weight.device
+        rows = torch.arange(A, device=device)
+        first = 2 if self.paper else 1
+        w_nodes, prevs, masks = {}, {}, {}
+        for j in range(first, N + 1):                                            # node j, all cells
+            slots = torch.tensor([self._slot(j, a.prevs[j - 1], a.funcs[j - 1]) for a in archs], device=device)
+            stacked = self.nodes[j - 1].flatten(0, 1)                            # [funcs * prevs, H, 2H]
+            w_nodes[j] = stacked[slots[:, 0] * self.nodes[j - 1].shape[1] + slots[:, 1]]   # [A, H, 2H]
+            prevs[j] = torch.tensor([a.prevs[j - 1] for a in archs], device=device)
+            masks[j] = _function_masks([a.funcs[j - 1] for a in archs], device)
+        # the fixed first node: tanh in enas_lm; node 1 with its searched function in the paper
+        masks[0] = _function_masks([a.funcs[0] if self.paper else 0 for a in archs], device)
+        if self.paper:   # the mean over each cell's loose ends, as weights over nodes 1..N
+            ends = torch.zeros(N, A, 1, 1, device=device)
+            for i, a in enumerate(archs):
+                loose = rnn_loose_ends(a)
+                ends[[e - 1 for e in loose], i] = 1.0 / len(loose)
+        x_proj = F.embedding(tokens, weight) @ self.w_prev[:H]                   # [T, A, B, 2H]
+        h = x_proj.new_zeros(A, B, H)
+        states = x_proj.new_zeros(N + 1, A, B, H)                                # this step's states
+        outputs = []
+        for t in range(T):
+            hc = x_proj[t] + h @ self.w_prev[H:]                                 # [A, B, 2H]
+            states[first - 1] = _highway_mixed(h, hc, masks[0])
+            for j in range(first, N + 1):
+                p = states[prevs[j], rows]                                       # [A, B, H]: each cell's input
+                states[j] = _highway_mixed(p, torch.bmm(p, w_nodes[j]), masks[j])
+            h = (states[1:] * ends).sum(0) if self.paper else states[1:].mean(0)
+            outputs.append(h)
+        return torch.stack(outputs)                                              # [T, A, B, H]
 
     def regularizer(self, output: RNNOutput, arch: RNNArch | None = None) -> torch.Tensor:
         """Activation L2 + slowness + weight decay, to add to the training loss."""
