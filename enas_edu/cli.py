@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .config import PROFILES, SPACES, final_config, search_config
+from .config import COMPILE_MODES, PROFILES, SPACES, final_config, search_config
 from .data import DatasetUnavailableError, data_root
 from .data.cifar10 import find_cifar10
 from .data.ptb import find_ptb
@@ -101,7 +101,7 @@ def cmd_train(args) -> int:
         if not arc:
             raise ValueError("say which architecture to train: --arc '0 2 0 0 ...' or --from RUN (after derive)")
         config = final_config(args.space, arc, args.profile, seed=args.seed)
-        config = dataclasses.replace(config, data=_data_overrides(config, args),
+        config = dataclasses.replace(config, data=_data_overrides(config, args), compile=args.compile,
                                      **({"epochs": args.epochs} if args.epochs else {}))
     result = run_final(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
     if result:
@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             p.add_argument("--arc", default=None, help="the architecture as an official fixed_arc string")
             p.add_argument("--from", dest="from_run", default=None, help="a search run after `derive`")
+            p.add_argument("--compile", default=None, choices=[m for m in COMPILE_MODES if m],
+                           help="torch.compile the child in this mode (reduce-overhead: CUDA graphs)")
         p.set_defaults(func=func)
     p = sub.add_parser("baseline", help="random search with weight sharing, ENAS without controller "
                                         "training, or NAS without weight sharing")

@@ -29,6 +29,7 @@ from .supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
 
 SPACES = ("rnn", "macro", "micro")
 PROFILES = ("smoke", "book", "colab", "paper")
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")   # FinalConfig.compile
 DATASETS = ("cifar10", "digits", "synthetic_cifar", "ptb", "kjv", "synthetic_ptb")
 
 
@@ -163,6 +164,11 @@ class FinalConfig:
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
+    #: ``torch.compile`` the fixed child for training (issue #7: its graph never changes, unlike
+    #: a search's): None runs eagerly; else a compile mode: "default", "reduce-overhead" (adds
+    #: CUDA graphs on a GPU) or "max-autotune". Each process compiles at its first step, which
+    #: is logged apart (event "compiled"); a CPU needs a C++ compiler. Evaluation stays eager.
+    compile: str | None = None
 
     def __post_init__(self):
         if self.space not in SPACES:
@@ -171,6 +177,8 @@ class FinalConfig:
             raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         self.net.space().from_arc_string(self.arc)   # a clear error if the arc does not fit
 
 

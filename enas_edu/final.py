@@ -81,6 +81,9 @@ class FinalTraining:
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if cuda else None)
+        if config.compile is not None:   # after DDP, which then keeps its gradient hooks outside the graph
+            self.model = torch.compile(self.model, mode=config.compile)
+        self.compiled_at_step = None     # set by the first step of this process when compiling
         self.optimizer = make_sgd([p for p in self.net.parameters() if p.requires_grad], o)
         self.epoch = 0
         self.averaged = None          # torch.optim.swa_utils.AveragedModel once ASGD starts
@@ -149,6 +152,8 @@ class FinalTraining:
                 if self.averaged is not None:
                     self.averaged.update_parameters(self.net)
                 losses.append(loss.detach())
+                if self.config.compile is not None and self.compiled_at_step is None:
+                    self._log_compile(epoch, step, t0)
                 bar.update(1)
             bar.close()
             record = {"phase": "epoch", "epoch": epoch, "train_loss": torch.stack(losses).mean().item(),
@@ -162,6 +167,14 @@ class FinalTraining:
         if self.epoch < cfg.epochs:
             return None
         return self._test()
+
+    def _log_compile(self, epoch: int, step: int, t0: float) -> None:
+        """The first compiled step pays for compilation: its seconds go on record apart."""
+        float(self.optimizer.param_groups[0]["params"][0].detach().sum())   # wait for the device
+        self.compiled_at_step = (epoch, step)
+        if self.rank == 0:
+            self.run_dir.log({"phase": "event", "event": "compiled", "mode": self.config.compile, "epoch": epoch,
+                              "step": step, "first_step_seconds": time.perf_counter() - t0})
 
     def _evaluated_net(self):
         """The averaged weights once ASGD has started, else the trained ones."""

@@ -193,14 +193,16 @@ class MicroNet(Supernet):
     ``forward(images, arch=None)`` returns logits [N, num_classes]; with the auxiliary head in
     training mode it returns ``(logits, aux_logits)``. Set ``drop_path_progress`` (0..1, the
     fraction of training done) before each step when drop-path is on: the keep probability
-    decays linearly with depth and with progress (``_apply_drop_path``).
+    decays linearly with depth and with progress (``_apply_drop_path``). The progress lives in
+    a device tensor, so a compiled network (``FinalConfig.compile``) reads it as an input
+    instead of recompiling for every new value.
     """
 
     def __init__(self, config: MicroNetConfig | None = None, arch: MicroArch | None = None):
         super().__init__()
         config = config or MicroNetConfig()
         self._set_arch(config, arch)
-        self.drop_path_progress = 0.0
+        self.register_buffer("_progress", torch.zeros(()), persistent=False)   # drop_path_progress
         C = config.out_filters
         self.stem = nn.Sequential(nn.Conv2d(config.in_channels, 3 * C, 3, 1, 1, bias=False),
                                   batch_norm(3 * C, track_stats=config.style == "final"))
@@ -228,12 +230,21 @@ class MicroNet(Supernet):
         self.dropout = nn.Dropout(1 - config.keep_prob)
         self.classifier = nn.Linear(c_p, config.num_classes, bias=False)
 
-    def _drop_keep(self, layer: int) -> float | None:
+    @property
+    def drop_path_progress(self) -> float:
+        return float(self._progress)
+
+    @drop_path_progress.setter
+    def drop_path_progress(self, value: float) -> None:
+        self._progress.fill_(value)
+
+    def _drop_keep(self, layer: int) -> torch.Tensor | None:
+        """Keep probability of layer's paths now: a 0-dim tensor, or None without drop-path."""
         p = self.config.drop_path_keep_prob
         if p is None:
             return None
         keep = 1 - (layer + 1) / (self.config.num_layers + 2) * (1 - p)
-        return 1 - min(1.0, self.drop_path_progress) * (1 - keep)
+        return 1 - self._progress.clamp(max=1.0) * (1 - keep)
 
     def forward(self, x: torch.Tensor, arch: MicroArch | None = None):
         arch = self._resolve(arch)

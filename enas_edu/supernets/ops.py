@@ -109,9 +109,13 @@ class FactorizedReduce(nn.Module):
         return self.bn(out)                                           # [N, c_out, H/2, W/2]
 
 
-def drop_path(x: torch.Tensor, keep_prob: float) -> torch.Tensor:
-    """Drop the whole path for some examples, scaling the rest by 1/keep_prob (``image_ops.drop_path``)."""
-    if keep_prob >= 1.0:
+def drop_path(x: torch.Tensor, keep_prob: float | torch.Tensor) -> torch.Tensor:
+    """Drop the whole path for some examples, scaling the rest by 1/keep_prob (``image_ops.drop_path``).
+
+    ``keep_prob`` may be a 0-dim tensor (``MicroNet``'s schedule), so that it can change every
+    step without a compiled network specialising on its value.
+    """
+    if not isinstance(keep_prob, torch.Tensor) and keep_prob >= 1.0:
         return x
     mask = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).bernoulli_(keep_prob)
     return x * mask / keep_prob
