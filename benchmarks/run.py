@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/run.py                         # CPU: proxies, tiny configs, controller
     python benchmarks/run.py --configs tiny,paper    # also the paper configs (slow on a CPU)
-    python benchmarks/run.py --device cuda --configs tiny,paper --archs 64   # on a GPU
+    python benchmarks/run.py --final                 # also final training, eager vs torch.compile
+    python benchmarks/run.py --device cuda --configs tiny,paper --archs 64 --final   # on a GPU
 
 Prints Markdown tables for BENCHMARKS.md. What is measured, per space (micro, macro, rnn):
 
@@ -14,11 +15,16 @@ Prints Markdown tables for BENCHMARKS.md. What is measured, per space (micro, ma
   config (mean, min, max over the fixed architectures);
 - **steps**: shared-weight steps/s and images (tokens)/s, reward-evaluation time (one child on
   one validation batch, no gradient; and ``num_aggregate`` children, as one controller update
-  scores them) and peak memory, for the tiny and/or paper config, naive and fast, each
-  variant training the same fixed architectures in the same order; the seconds of one search
-  epoch are projected from them (below);
+  scores them) and memory, for the tiny and/or paper config, naive and fast, every path
+  training the same fixed architectures, interleaved in one process so that load changes on a
+  shared machine touch all paths alike; memory is the CUDA allocator's peak above what a step
+  starts with, or on a CPU the peak resident memory of a process that runs two steps of the
+  path; the seconds of one search epoch are projected from them (below);
 - **controller**: sample latency of 1 architecture, one update with ``num_aggregate``
-  architectures, and a whole controller phase (``train_steps`` updates).
+  architectures, and a whole controller phase (``train_steps`` updates);
+- **final** (``--final``): one fixed child's final-training step, eager and under
+  ``torch.compile`` (``default``; on a GPU also ``reduce-overhead``, which adds CUDA graphs),
+  with the first step, which compiles, reported apart.
 
 The fixed architectures are ``benchmarks/archs.json``: 64 per space, sampled uniformly once from
 seed 0 at the official search sizes (``--make-archs`` writes it again; it is committed so every
@@ -28,7 +34,9 @@ variant and every machine trains the same children). The tiny configs keep the o
 Naive path: one Python-loop SGD update per parameter, the RNN's node matrices picked and its
 input projection computed at every time step, and children scored one by one. Fast path:
 ``OptimConfig(foreach=True)``, ``RNNNetConfig(hoist=True)`` and, for the RNN,
-``SearchConfig(batched_rewards=True)`` (the defaults of the library).
+``SearchConfig(batched_rewards=True)`` (the defaults of the library). On a GPU a third path,
+``amp``, adds what a search does there by default: bf16 autocast (fp16 with a gradient scaler
+where bf16 is missing, as on a T4) and channels_last for the CNNs.
 
 Projection: epoch = steps per epoch x step time + train_steps x (update time + the time to score
 ``num_aggregate`` children), with 45,000 training images (CIFAR-10's search split) or 929,589
@@ -41,7 +49,6 @@ import argparse
 import dataclasses
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -49,14 +56,15 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
-from enas_edu.config import search_config
+from enas_edu.config import final_config, search_config
 from enas_edu.controller import Controller
 from enas_edu.reinforce import Reinforce
 from enas_edu.search import NETS
 from enas_edu.supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
 from enas_edu.supernets.cost import count_flops, shared_step_ops, step_loss
-from enas_edu.training import clip_gradients, make_sgd
+from enas_edu.training import Precision, clip_gradients, make_sgd
 
 ARCHS = Path(__file__).with_name("archs.json")
 SPACES = ("micro", "macro", "rnn")
@@ -65,6 +73,7 @@ TINY = {"micro": MicroNetConfig(num_layers=2, out_filters=8),
         "macro": MacroNetConfig(num_layers=12, out_filters=8),
         "rnn": RNNNetConfig(vocab_size=1000, hidden_size=32)}
 TINY_BATCH = 8
+PATHS = ("naive", "fast", "amp")   # amp: fast + bf16 autocast (fp16 + scaler without bf16) + channels_last; CUDA only
 
 
 # ------------------------------------------------------------------------------- setup
@@ -81,8 +90,9 @@ def make_archs(count: int = 64) -> None:
     ARCHS.write_text(json.dumps(out, indent=1) + "\n")
 
 
-def setup(space: str, config: str, fast: bool, device: torch.device):
-    """(net, optimizer, batch, eval batch, items per batch) for one variant."""
+def setup(space: str, config: str, path: str, device: torch.device):
+    """(net, optimizer, batch, eval batch, items per batch) for one variant (PATHS)."""
+    fast = path != "naive"
     paper = search_config(space, "paper")
     net_cfg = paper.net if config == "paper" else TINY[space]
     if space == "rnn":
@@ -99,19 +109,11 @@ def setup(space: str, config: str, fast: bool, device: torch.device):
         eval_batch = batch
     else:
         batch = (torch.randn(B, 3, 32, 32, generator=g).to(device), torch.randint(0, 10, (B,), generator=g).to(device))
+        if path == "amp" and device.type == "cuda":   # the search's CUDA default for the CNNs
+            net = net.to(memory_format=torch.channels_last)
+            batch = (batch[0].contiguous(memory_format=torch.channels_last), batch[1])
         eval_batch, items = batch, B
     return net, opt, batch, eval_batch, items, paper
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process. Linux keeps ``ru_maxrss`` across ``exec``, so a
-    child started by a big parent would report the parent's peak; ``VmHWM`` is the new process's own."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def sync(device):
@@ -124,7 +126,7 @@ def proxies(space: str) -> dict:
     """Deterministic: aten ops per step (tiny config, first 8 archs) and forward FLOPs (paper config)."""
     row = {}
     for fast in (False, True):
-        net, _, batch, _, _, paper = setup(space, "tiny", fast, torch.device("cpu"))
+        net, _, batch, _, _, paper = setup(space, "tiny", "fast" if fast else "naive", torch.device("cpu"))
         o = dataclasses.replace(paper.optim, foreach=fast)
         totals = {}
         for arc in fixed_archs(space)[:8]:
@@ -140,36 +142,80 @@ def proxies(space: str) -> dict:
     return row
 
 
-def steps(space: str, config: str, fast: bool, device: torch.device, n_archs: int) -> dict:
-    """Time shared steps and reward evaluations over the fixed architectures (first 2 warm up)."""
-    net, opt, batch, eval_batch, items, paper = setup(space, config, fast, device)
-    archs = [net.space.from_arc_string(a) for a in fixed_archs(space)[:n_archs]]
-    net.train()
-    step_times, reward_times = [], []
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+def steps(space: str, config: str, paths: list[str], device: torch.device, n_archs: int) -> dict:
+    """Time shared steps and reward evaluations of every path over the fixed architectures.
+
+    The paths run in one process, interleaved architecture by architecture (in ABBA order), so
+    that a change in the machine's load during the run touches every path alike: on a shared
+    machine, ratios from separate runs drift by tens of percent. The first 2 archs warm up.
+    """
+    variants = {path: setup(space, config, path, device) for path in paths}
+    precisions = {path: Precision(device, path == "amp") for path in paths}   # bf16/fp16: CUDA only
+    archs = [variants[paths[0]][0].space.from_arc_string(a) for a in fixed_archs(space)[:n_archs]]
+    times = {path: ([], []) for path in paths}
     for i, arch in enumerate(archs):
-        sync(device)
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
+        for path in (paths if i % 2 == 0 else paths[::-1]):
+            step_s, reward_s = one_step(variants[path], precisions[path], arch, device)
+            if i >= 2 or len(archs) <= 2:
+                times[path][0].append(step_s)
+                times[path][1].append(reward_s)
+    rows = {}
+    for path in paths:
+        net, opt, batch, eval_batch, items, paper = variants[path]
+        with precisions[path].autocast():
+            reward_k = rewards_time(space, net, archs, eval_batch, path != "naive", device, paper)
+        memory = (step_memory_mb(lambda: one_step(variants[path], precisions[path], archs[0], device), device)
+                  if device.type == "cuda" else None)
+        step = statistics.median(times[path][0])
+        rows[path] = {"step_s": step, "steps_per_s": 1 / step, "items_per_s": items / step,
+                      "reward_s": statistics.median(times[path][1]), "reward_k_s": reward_k,
+                      "memory_mb": memory, "batch_items": items, "archs_timed": len(times[path][0])}
+    return rows
+
+
+def one_step(variant, precision, arch, device) -> tuple[float, float]:
+    """One shared-weight step of ``arch`` and one reward evaluation: (seconds, seconds)."""
+    net, opt, batch, eval_batch, _, paper = variant
+    net.train()
+    sync(device)
+    t0 = time.perf_counter()
+    opt.zero_grad(set_to_none=True)
+    with precision.autocast():
         loss = step_loss(net, arch, *batch)
-        loss.backward()
-        clip_gradients(net.parameters(), paper.optim.grad_clip)
-        opt.step()
-        sync(device)
-        t1 = time.perf_counter()
-        with torch.no_grad():
-            step_loss(net, arch, *eval_batch)
-        sync(device)
-        if i >= 2 or len(archs) <= 2:
-            step_times.append(t1 - t0)
-            reward_times.append(time.perf_counter() - t1)
-    reward_k = rewards_time(space, net, archs, eval_batch, fast, device, paper)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_rss_mb()
-    step = statistics.median(step_times)
-    return {"step_s": step, "steps_per_s": 1 / step, "items_per_s": items / step,
-            "reward_s": statistics.median(reward_times), "reward_k_s": reward_k, "peak_mb": peak,
-            "batch_items": items, "archs_timed": len(step_times)}
+    precision.scaler.scale(loss).backward()
+    precision.scaler.unscale_(opt)
+    clip_gradients(net.parameters(), paper.optim.grad_clip)
+    precision.scaler.step(opt)
+    precision.scaler.update()
+    sync(device)
+    t1 = time.perf_counter()
+    with torch.no_grad(), precision.autocast():
+        step_loss(net, arch, *eval_batch)
+    sync(device)
+    return t1 - t0, time.perf_counter() - t1
+
+
+def step_memory_mb(fn, device) -> float:
+    """CUDA: memory one call of ``fn`` needs above what is already allocated (activations,
+    gradients, temporaries), from the allocator's peak."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    return (torch.cuda.max_memory_allocated() - before) / 2**20
+
+
+def peak_process_mb(space: str, config: str, path: str) -> float:
+    """CPU: peak resident memory (VmHWM) of a fresh process that builds one path and runs two
+    steps; CPU allocators keep freed memory, so only a process of its own shows a path's peak."""
+    variant = setup(space, config, path, torch.device("cpu"))
+    archs = [variant[0].space.from_arc_string(a) for a in fixed_archs(space)[:2]]
+    for arch in archs:
+        one_step(variant, Precision(torch.device("cpu"), False), arch, torch.device("cpu"))
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def rewards_time(space, net, archs, batch, fast, device, paper) -> float:
@@ -227,6 +273,8 @@ def controller(space: str, device: torch.device) -> dict:
     def update(k):   # as Search._controller_phase: one sampling pass with gradients, then the step
         trainer.update(c.sample_batch(k, generator=g), torch.rand(k, device=device))
 
+    update(r.num_aggregate)   # warm-up: in a search the controller has sampled before its phase
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(r.train_steps):
         update(r.num_aggregate)
@@ -235,6 +283,59 @@ def controller(space: str, device: torch.device) -> dict:
     return {"sample_1_ms": timed(sample_one, 20) * 1e3, "update_1_ms": timed(lambda: update(1), 10) * 1e3,
             "update_k_ms": timed(lambda: update(r.num_aggregate), 10) * 1e3, "k": r.num_aggregate,
             "phase_s": phase, "phase_archs": r.train_steps * r.num_aggregate}
+
+
+def final_steps(space: str, config: str, mode: str | None, device: torch.device, n: int) -> dict:
+    """Final training of one fixed child (the first fixed arc): seconds of the first step (with
+    compilation when ``mode`` is a torch.compile mode) and the median of the next ``n`` steps.
+
+    ``paper``: the official final network and batch; ``tiny``: the same child at tiny widths
+    (drop-path and the auxiliary head kept for micro), batch 8."""
+    arc = fixed_archs(space)[0]
+    final = final_config(space, arc, "paper")
+    net_cfg = final.net
+    if config == "tiny":
+        small = {"micro": dict(num_layers=2, out_filters=8), "macro": dict(out_filters=8),
+                 "rnn": dict(vocab_size=1000, hidden_size=32)}[space]
+        net_cfg = dataclasses.replace(net_cfg, **small)
+    torch.manual_seed(0)
+    net = NETS[space](net_cfg, net_cfg.space().from_arc_string(arc)).to(device).train()
+    opt = make_sgd(net.parameters(), final.optim)
+    if mode:   # the first step compiles from scratch, as in a fresh Colab session (no cache)
+        import torch._inductor.config
+        torch._inductor.config.force_disable_caches = True
+    model = torch.compile(net, mode=mode) if mode else net
+    g = torch.Generator().manual_seed(0)
+    B = final.data.batch_size if config == "paper" else TINY_BATCH
+    if space == "rnn":
+        x = torch.randint(0, net_cfg.vocab_size, (final.data.bptt + 1, B), generator=g).to(device)
+        batch = (x[:-1], x[1:])
+    else:
+        batch = (torch.randn(B, 3, 32, 32, generator=g).to(device), torch.randint(0, 10, (B,), generator=g).to(device))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        x, y = batch
+        if space == "rnn":
+            out = model(x)
+            loss = F.cross_entropy(out.logits.flatten(0, 1), y.flatten()) + net.regularizer(out)
+        else:
+            out = model(x)
+            logits, aux = out if isinstance(out, tuple) else (out, None)
+            loss = F.cross_entropy(logits, y) + (final.optim.aux_weight * F.cross_entropy(aux, y) if aux is not None else 0)
+        loss.backward()
+        opt.step()
+
+    times = []
+    for i in range(n + 1):
+        if space == "micro" and net_cfg.drop_path_keep_prob is not None:
+            net.drop_path_progress = i / (n + 1)          # changes every step, as in training
+        sync(device)
+        t0 = time.perf_counter()
+        step()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return {"first_s": times[0], "step_s": statistics.median(times[1:])}
 
 
 def launch_cost(device: torch.device, n: int = 2000) -> dict:
@@ -261,8 +362,8 @@ def project_epoch(space: str, step: dict, ctrl: dict) -> float:
 
 # ------------------------------------------------------------------------------- report
 def in_subprocess(args: list[str]) -> dict:
-    """Each step measurement runs alone, so its peak memory is its own."""
-    out = subprocess.run([sys.executable, __file__, "--one", *args], check=True, capture_output=True, text=True)
+    """Each (space, config) runs in a fresh process, so the memory it measures is its own."""
+    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -275,15 +376,21 @@ def main() -> None:
                         help="fixed architectures per variant (default: 64 on a GPU; 16 tiny, 4 paper on a CPU)")
     parser.add_argument("--skip-proxies", action="store_true")
     parser.add_argument("--make-archs", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)   # space config fast n_archs
+    parser.add_argument("--final", action="store_true",
+                        help="also final training of a fixed child: eager vs torch.compile (slow to compile on a CPU)")
+    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)   # space config paths n_archs
+    parser.add_argument("--peak", nargs=3, help=argparse.SUPPRESS)  # space config path (CPU memory)
     args = parser.parse_args()
     if args.make_archs:
         make_archs()
         return
     device = torch.device(args.device)
     if args.one:
-        space, config, fast, n = args.one
-        print(json.dumps(steps(space, config, fast == "fast", device, int(n))))
+        space, config, paths, n = args.one
+        print(json.dumps(steps(space, config, paths.split(","), device, int(n))))
+        return
+    if args.peak:
+        print(json.dumps(peak_process_mb(*args.peak)))
         return
     spaces, configs = args.spaces.split(","), args.configs.split(",")
     hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
@@ -323,23 +430,40 @@ def main() -> None:
               f"{c['phase_s']:.2f} ({c['phase_archs']} archs) |")
     print()
 
-    print("### Shared-weight steps, naive vs fast (same fixed archs, same order)\n")
+    print("### Shared-weight steps, naive vs fast (same fixed archs, interleaved in one process)\n")
     print("| space | config | path | archs timed | step (s) | steps/s | items/s | reward eval (s) | "
-          "k rewards (s) | peak memory (MB) | projected epoch (s) | speed-up |")
+          "k rewards (s) | memory (MB) | projected epoch (s) | speed-up |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for config in configs:
         for space in spaces:
             n = args.archs or (64 if device.type == "cuda" else (16 if config == "tiny" else 4))
-            rows = {}
-            for path in ("naive", "fast"):
-                rows[path] = (steps(space, config, path == "fast", device, n) if device.type == "cuda"
-                              else in_subprocess([space, config, path, str(n)]))
+            paths = PATHS if device.type == "cuda" else PATHS[:2]
+            rows = in_subprocess(["--one", space, config, ",".join(paths), str(n), "--device", str(device)])
+            for path, r in rows.items():
+                if r["memory_mb"] is None:   # CPU: a process of its own per path
+                    r["memory_mb"] = in_subprocess(["--peak", space, config, path])
             for path, r in rows.items():
                 speedup = rows["naive"]["step_s"] / r["step_s"]
                 print(f"| {space} | {config} | {path} | {r['archs_timed']} | {r['step_s']:.4f} | "
                       f"{r['steps_per_s']:.2f} | {r['items_per_s']:.0f} | {r['reward_s']:.4f} | {r['reward_k_s']:.4f} | "
-                      f"{r['peak_mb']:.0f} | "
+                      f"{r['memory_mb']:.0f} | "
                       f"{project_epoch(space, r, ctrl[space]):.1f} | {speedup:.2f}x |")
+
+    if args.final:
+        modes = ("default", "reduce-overhead") if device.type == "cuda" else ("default",)
+        print("\n### Final training of a fixed child: eager vs torch.compile (first fixed arc)\n")
+        print("| space | config | mode | first step (s) | step (s) | speed-up vs eager |")
+        print("|---|---|---|---|---|---|")
+        for config in configs:
+            for space in spaces:
+                n = 20 if device.type == "cuda" or config == "tiny" else 3
+                eager = final_steps(space, config, None, device, n)
+                print(f"| {space} | {config} | eager | {eager['first_s']:.3f} | {eager['step_s']:.4f} | 1.00x |")
+                for mode in modes:
+                    torch._dynamo.reset()
+                    r = final_steps(space, config, mode, device, n)
+                    print(f"| {space} | {config} | {mode} | {r['first_s']:.1f} | {r['step_s']:.4f} | "
+                          f"{eager['step_s'] / r['step_s']:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":
