@@ -252,7 +252,11 @@ class Search:
         cfg = self.config
         with self.precision.autocast():
             if cfg.batched_rewards and cfg.space == "rnn" and not cfg.reward_bn_train_mode and len(archs) > 1:
-                return self.task.score_archs(self.net, batches, archs).float()
+                # as many cells at once as one controller update scores, which is known to fit
+                # (derive scores a thousand: all at once would need a thousand stacked matrices)
+                k = cfg.reinforce.num_aggregate
+                return torch.cat([self.task.score_archs(self.net, batches[i:i + k], archs[i:i + k]).float()
+                                  for i in range(0, len(archs), k)])
             return torch.stack([self.task.score(self.net, b, a).float() for b, a in zip(batches, archs)])
 
     def _controller_phase(self, epoch: int, start: int) -> None:

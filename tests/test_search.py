@@ -210,11 +210,13 @@ def test_rnn_rewards_are_scored_without_dropout_as_enas_lm_does(tmp_path):
 def test_batched_rnn_rewards_equal_the_rewards_scored_one_by_one(tmp_path):
     rewards = {}
     for batched in (False, True):
-        search = Search(tiny("rnn", batched_rewards=batched), tmp_path / str(batched), progress=False)
-        archs = [search.space.sample(torch.Generator().manual_seed(i)) for i in range(4)]
+        reinforce = dataclasses.replace(tiny("rnn").reinforce, num_aggregate=2)   # chunks of 2, 2 and 1
+        search = Search(tiny("rnn", batched_rewards=batched, reinforce=reinforce), tmp_path / str(batched),
+                        progress=False)
+        archs = [search.space.sample(torch.Generator().manual_seed(i)) for i in range(5)]
         with torch.no_grad():
             rewards[batched] = search.rewards(archs)   # the same windows: same generator, same order
-    assert rewards[True].shape == (4,) and len(set(rewards[True].tolist())) == 4
+    assert rewards[True].shape == (5,) and len(set(rewards[True].tolist())) == 5
     torch.testing.assert_close(rewards[True], rewards[False])
 
 
