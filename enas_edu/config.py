@@ -166,8 +166,10 @@ class FinalConfig:
     channels_last: bool = True
     #: ``torch.compile`` the fixed child for training (issue #7: its graph never changes, unlike
     #: a search's): None runs eagerly; else a compile mode: "default", "reduce-overhead" (adds
-    #: CUDA graphs on a GPU) or "max-autotune". Each process compiles at its first step, which
-    #: is logged apart (event "compiled"); a CPU needs a C++ compiler. Evaluation stays eager.
+    #: CUDA graphs on a GPU) or "max-autotune". CNNs compile whole (evaluation stays eager); the
+    #: RNN compiles one time step of its cell (``RNNNet.compile_cell``), since its windows vary
+    #: in length. Each process compiles at its first step, which is logged apart (event
+    #: "compiled"); a CPU needs a C++ compiler.
     compile: str | None = None
 
     def __post_init__(self):

@@ -81,7 +81,9 @@ class FinalTraining:
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if cuda else None)
-        if config.compile is not None:   # after DDP, which then keeps its gradient hooks outside the graph
+        if config.compile is not None and config.space == "rnn":
+            self.net.compile_cell(config.compile)           # one time step; see RNNNet.compile_cell
+        elif config.compile is not None:  # after DDP, which then keeps its gradient hooks outside the graph
             self.model = torch.compile(self.model, mode=config.compile)
         self.compiled_at_step = None     # set by the first step of this process when compiling
         self.optimizer = make_sgd([p for p in self.net.parameters() if p.requires_grad], o)

@@ -226,6 +226,17 @@ class RNNNet(Supernet):
         top = states * _variational_mask((1, B, states.shape[-1]), cfg.drop_o, states) if self.training else states
         return RNNOutput(top @ weight.t(), h, states)                            # logits [T, B, V]
 
+    def compile_cell(self, mode: str | None = None) -> None:
+        """``torch.compile`` one time step of this child's cell (final training, issue #7).
+
+        Compiling the whole ``forward`` would unroll its loop over time into one graph per window
+        length, and enas_lm draws a new length for nearly every window; one time step has the
+        same shapes at every call, so its ~6 kernels per node fuse once and serve every step.
+        """
+        if self.arch is None:
+            raise ValueError("compile_cell() is for a fixed child: the supernet's cell changes every step")
+        self.cell = torch.compile(self.cell, mode=mode, dynamic=False)
+
     @torch.no_grad()
     def forward_archs(self, tokens: torch.Tensor, archs: list[RNNArch]) -> torch.Tensor:
         """Run A different cells at once, each on its own windows: tokens [T, A, B] -> the
