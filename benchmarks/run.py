@@ -302,9 +302,13 @@ def final_steps(space: str, config: str, mode: str | None, device: torch.device,
     net = NETS[space](net_cfg, net_cfg.space().from_arc_string(arc)).to(device).train()
     opt = make_sgd(net.parameters(), final.optim)
     if mode:   # the first step compiles from scratch, as in a fresh Colab session (no cache)
-        import torch._inductor.config
-        torch._inductor.config.force_disable_caches = True
-    model = torch.compile(net, mode=mode) if mode else net
+        from torch._inductor import config as inductor_config
+        inductor_config.force_disable_caches = True
+    model = net
+    if mode and space == "rnn":   # as FinalTraining: one time step of the cell
+        net.compile_cell(mode)
+    elif mode:
+        model = torch.compile(net, mode=mode)
     g = torch.Generator().manual_seed(0)
     B = final.data.batch_size if config == "paper" else TINY_BATCH
     if space == "rnn":

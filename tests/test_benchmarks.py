@@ -1,0 +1,63 @@
+"""The benchmark script runs (it is what a scarce GPU session executes, so a crash there costs
+the whole session): every path of every space for a few architectures, the controller and the
+final-training step, at the tiny configs on this CPU. Timings are not checked; shapes of the
+results and the equalities the paths promise are."""
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("space", ["micro", "macro", "rnn"])
+def test_every_path_times_the_same_fixed_architectures(bench, space):
+    rows = bench.steps(space, "tiny", list(bench.PATHS), torch.device("cpu"), 3)
+    assert list(rows) == ["naive", "fast", "amp"]
+    for row in rows.values():
+        assert row["archs_timed"] == 1 and row["step_s"] > 0 and row["reward_k_s"] > 0
+        assert row["memory_mb"] is None                      # on a CPU: measured per process
+        assert row["batch_items"] == (8 * 35 if space == "rnn" else 8)
+
+
+def test_the_fixed_architectures_are_64_valid_arcs_per_space(bench):
+    archs = json.loads((ROOT / "benchmarks" / "archs.json").read_text())
+    for space in ("micro", "macro", "rnn"):
+        net_space = bench.search_config(space, "paper").net.space()
+        assert len(archs[space]) == 64 == len(set(archs[space]))
+        for arc in archs[space]:
+            net_space.from_arc_string(arc)                   # raises on an arc that does not fit
+
+
+@pytest.mark.parametrize("space", ["micro", "rnn"])
+def test_the_final_step_and_the_controller_run(bench, space, monkeypatch):
+    final = bench.final_steps(space, "tiny", None, torch.device("cpu"), 2)
+    assert final["first_s"] > 0 and final["step_s"] > 0
+    # the compiled variant, with Dynamo + AOT autograd only (inductor would take minutes here)
+    from torch._inductor import config as inductor_config
+    compile_, caches = torch.compile, inductor_config.force_disable_caches
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None, **kw: compile_(model, backend="aot_eager", **kw))
+    torch._dynamo.reset()
+    try:
+        compiled = bench.final_steps(space, "tiny", "default", torch.device("cpu"), 2)
+    finally:
+        inductor_config.force_disable_caches = caches   # final_steps turns the caches off
+    assert compiled["first_s"] > 0 and compiled["step_s"] > 0
+    ctrl = bench.controller(space, torch.device("cpu"))
+    assert ctrl["phase_archs"] == {"micro": 300, "rnn": 250}[space]
+
+
+def test_the_gpu_script_parses():
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu.sh")]).returncode == 0
