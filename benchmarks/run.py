@@ -232,8 +232,7 @@ def rewards_time(space, net, archs, batch, fast, device, paper) -> float:
             if fast and space == "rnn":
                 states = net.forward_archs(x.unsqueeze(1).expand(-1, k, -1), cells)      # [T, k, B, H]
                 for a in range(k):
-                    torch.nn.functional.cross_entropy((states[:, a] @ net.encoder.weight.t()).flatten(0, 1),
-                                                      y.flatten())
+                    F.cross_entropy((states[:, a] @ net.encoder.weight.t()).flatten(0, 1), y.flatten())
             else:
                 for arch in cells:
                     step_loss(net, arch, x, y)
