@@ -114,6 +114,17 @@ def test_official_micro_op_bias_favours_separable_convolutions():
     assert sep_share(plain, "normal") == pytest.approx(0.4, abs=0.03)
 
 
+def test_official_micro_op_bias_freezes_the_separable_convolution_logits():
+    """The quirk's side effect: tanh(10 + small) is 1.0 in float32, so the separable
+    convolutions' op logits get no gradient at all and REINFORCE can only move the other three."""
+    space = MicroSpace(num_nodes=5)
+    for bias, frozen in ((True, True), (False, False)):
+        controller = make(space, micro_op_bias=bias)
+        controller.sample_batch(64, generator=torch.Generator().manual_seed(0)).log_prob.mean().backward()
+        grad = controller.b_soft.grad
+        assert (grad[:2].abs().max() == 0) == frozen and grad[2:].abs().min() > 0, grad
+
+
 def test_recency_prior_prefers_recent_nodes():
     space = RNNCellSpace(num_nodes=6)
     with torch.no_grad():
