@@ -5,6 +5,7 @@ Usage::
     python benchmarks/run.py                         # CPU: proxies, tiny configs, controller
     python benchmarks/run.py --configs tiny,paper    # also the paper configs (slow on a CPU)
     python benchmarks/run.py --final                 # also final training, eager vs torch.compile
+    python benchmarks/run.py --measured-epochs       # only: whole search epochs at smoke and book
     python benchmarks/run.py --device cuda --configs tiny,paper --archs 64 --final   # on a GPU
 
 Prints Markdown tables for BENCHMARKS.md. What is measured, per space (micro, macro, rnn):
@@ -22,6 +23,9 @@ Prints Markdown tables for BENCHMARKS.md. What is measured, per space (micro, ma
   path; the seconds of one search epoch are projected from them (below);
 - **controller**: sample latency of 1 architecture, one update with ``num_aggregate``
   architectures, and a whole controller phase (``train_steps`` updates);
+- **measured epochs** (``--measured-epochs``, alone): one whole epoch of ``run_search`` at the
+  smoke and book profiles, on the data shipped with the package (shared phase, controller phase
+  and the epoch's sampled architectures);
 - **final** (``--final``): one fixed child's final-training step, eager and under
   ``torch.compile`` (``default``; on a GPU also ``reduce-overhead``, which adds CUDA graphs),
   with the first step, which compiles, reported apart.
@@ -52,6 +56,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,7 +66,7 @@ import torch.nn.functional as F
 from enas_edu.config import final_config, search_config
 from enas_edu.controller import Controller
 from enas_edu.reinforce import Reinforce
-from enas_edu.search import NETS
+from enas_edu.search import NETS, run_search
 from enas_edu.supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
 from enas_edu.supernets.cost import count_flops, shared_step_ops, step_loss
 from enas_edu.training import Precision, clip_gradients, make_sgd
@@ -341,6 +346,16 @@ def final_steps(space: str, config: str, mode: str | None, device: torch.device,
     return {"first_s": times[0], "step_s": statistics.median(times[1:])}
 
 
+def measured_epoch(space: str, profile: str) -> dict:
+    """One whole search epoch at ``profile`` (smoke or book), timed by the search itself."""
+    config = search_config(space, profile, epochs=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        search = run_search(config, tmp, progress=False)
+        record = [r for r in search.run_dir.read() if r["phase"] == "epoch"][0]
+        return {"seconds": record["seconds"], "shared_steps": record["shared_steps"],
+                "updates": config.reinforce.train_steps, "data": search.task.name}
+
+
 def launch_cost(device: torch.device, n: int = 2000) -> dict:
     """Seconds per tiny operation (an add of one-element tensors), queued and synchronised:
     the price of each of the aten operations counted by the proxies, on this device."""
@@ -379,6 +394,8 @@ def main() -> None:
                         help="fixed architectures per variant (default: 64 on a GPU; 16 tiny, 4 paper on a CPU)")
     parser.add_argument("--skip-proxies", action="store_true")
     parser.add_argument("--make-archs", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--measured-epochs", action="store_true",
+                        help="only measure whole search epochs at the smoke and book profiles")
     parser.add_argument("--final", action="store_true",
                         help="also final training of a fixed child: eager vs torch.compile (slow to compile on a CPU)")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)   # space config paths n_archs
@@ -400,6 +417,16 @@ def main() -> None:
                 else f"CPU {platform.machine()}, {torch.get_num_threads()} threads")
     print(f"{hardware}; torch {torch.__version__}, Python {platform.python_version()}; "
           f"command: {' '.join(sys.argv)}\n")
+
+    if args.measured_epochs:
+        print("| space | profile | data | shared steps | controller updates | seconds per epoch (measured) |")
+        print("|---|---|---|---|---|---|")
+        for space in spaces:
+            for profile in ("smoke", "book"):
+                r = measured_epoch(space, profile)
+                print(f"| {space} | {profile} | {r['data']} | {r['shared_steps']} | {r['updates']} | "
+                      f"{r['seconds']:.1f} |", flush=True)
+        return
 
     if not args.skip_proxies:
         print("### Proxies (deterministic): aten ops per shared step, sum over 8 fixed archs, tiny config\n")

@@ -61,3 +61,10 @@ def test_the_final_step_and_the_controller_run(bench, space, monkeypatch):
 
 def test_the_gpu_script_parses():
     assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu.sh")]).returncode == 0
+
+
+def test_a_measured_smoke_epoch_reports_the_search_s_own_counts(bench):
+    r = bench.measured_epoch("macro", "smoke")
+    config = bench.search_config("macro", "smoke")
+    assert r["shared_steps"] == config.max_train_steps and r["updates"] == config.reinforce.train_steps
+    assert r["seconds"] > 0 and "digits" in r["data"]
