@@ -8,12 +8,15 @@
 #    paper search configs, 32 fixed architectures per path, the controller and the launch cost;
 # 2. the paper micro final child, eager vs torch.compile (default, reduce-overhead).
 # Each part has its own time limit, so a slow part cannot eat the other's time; copy the two
-# Markdown files into BENCHMARKS.md with the GPU's name (printed on their first line).
+# Markdown files into BENCHMARKS.md with the GPU's name (printed on their first line). Run it
+# from the repository root with a Python that has a CUDA build of torch, numpy and tqdm.
 set -euo pipefail
 out="${1:-${OUT:-benchmarks/out}}"
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-python -c "import enas_edu" 2>/dev/null || pip install -q -e .
+# the GPU machine may have no package index: use the package from this working tree as it is
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+python -c "import torch, enas_edu; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__)"
 timeout 330 python benchmarks/run.py --device cuda --configs tiny,paper --archs 32 --skip-proxies \
     | tee "$out/gpu_steps.md"
 timeout 200 python benchmarks/run.py --device cuda --configs paper --spaces micro --archs 4 --skip-proxies --final \
