@@ -298,9 +298,9 @@ def test_drop_path_keep_probability_schedule():
     net = MicroNet(cfg, arch)
     # _apply_drop_path: keep = 1 - (layer + 1) / (num_layers + 2) * (1 - p), scaled by progress
     net.drop_path_progress = 1.0
-    assert net._drop_keep(4).item() == pytest.approx(0.6) and net._drop_keep(0).item() == pytest.approx(1 - 0.4 / 5)
+    assert net._drop_keeps()[4].item() == pytest.approx(0.6) and net._drop_keeps()[0].item() == pytest.approx(1 - 0.4 / 5)
     net.drop_path_progress = 0.5
-    assert net.drop_path_progress == 0.5 and net._drop_keep(4).item() == pytest.approx(0.8)
+    assert net.drop_path_progress == 0.5 and net._drop_keeps()[4].item() == pytest.approx(0.8)
     assert "_progress" not in net.state_dict()   # checkpoints keep their keys; the trainer sets it
     net.eval()
     x = images()

@@ -203,6 +203,9 @@ class MicroNet(Supernet):
         config = config or MicroNetConfig()
         self._set_arch(config, arch)
         self.register_buffer("_progress", torch.zeros(()), persistent=False)   # drop_path_progress
+        if config.drop_path_keep_prob is not None:   # _apply_drop_path: 1 - keep at full progress, per layer
+            layers = torch.arange(1, config.num_layers + 3) / (config.num_layers + 2)
+            self.register_buffer("_drop_rates", layers * (1 - config.drop_path_keep_prob), persistent=False)
         C = config.out_filters
         self.stem = nn.Sequential(nn.Conv2d(config.in_channels, 3 * C, 3, 1, 1, bias=False),
                                   batch_norm(3 * C, track_stats=config.style == "final"))
@@ -238,18 +241,18 @@ class MicroNet(Supernet):
     def drop_path_progress(self, value: float) -> None:
         self._progress.fill_(value)
 
-    def _drop_keep(self, layer: int) -> torch.Tensor | None:
-        """Keep probability of layer's paths now: a 0-dim tensor, or None without drop-path."""
-        p = self.config.drop_path_keep_prob
-        if p is None:
+    def _drop_keeps(self) -> torch.Tensor | None:
+        """Keep probability of each layer's paths now, [num_layers + 2] (three kernels per
+        forward, not per layer), or None without drop-path."""
+        if self.config.drop_path_keep_prob is None:
             return None
-        keep = 1 - (layer + 1) / (self.config.num_layers + 2) * (1 - p)
-        return 1 - self._progress.clamp(max=1.0) * (1 - keep)
+        return 1 - self._progress.clamp(max=1.0) * self._drop_rates
 
     def forward(self, x: torch.Tensor, arch: MicroArch | None = None):
         arch = self._resolve(arch)
         s0 = s1 = self.stem(x)                                                 # [N, 3C, H, W]
         aux = None
+        keeps = self._drop_keeps() if self.training else None                  # drop-path, per layer
         for layer, cell in enumerate(self.cells):
             reduction = layer in self.config.reduction_layers
             cell_arch = arch.reduce if reduction else arch.normal
@@ -257,7 +260,7 @@ class MicroNet(Supernet):
                 reduced = cell.reduce(s1)                                      # [N, C, H/2, W/2]
                 s0, s1 = reduced, cell.cell(s1, reduced, cell_arch)
             else:
-                s0, s1 = s1, cell(s0, s1, cell_arch, self._drop_keep(layer))
+                s0, s1 = s1, cell(s0, s1, cell_arch, None if keeps is None else keeps[layer])
             if self.aux_head is not None and layer == self.aux_after and self.training:
                 aux = self.aux_head(s1)
         logits = self.classifier(self.dropout(F.relu(s1).mean((2, 3))))       # [N, classes]
