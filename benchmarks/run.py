@@ -67,6 +67,7 @@ from enas_edu.config import final_config, search_config
 from enas_edu.controller import Controller
 from enas_edu.reinforce import Reinforce
 from enas_edu.search import NETS, run_search
+from enas_edu.tasks import TextTask
 from enas_edu.supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
 from enas_edu.supernets.cost import count_flops, shared_step_ops, step_loss
 from enas_edu.training import Precision, clip_gradients, make_sgd
@@ -226,7 +227,7 @@ def peak_process_mb(space: str, config: str, path: str) -> float:
 def rewards_time(space, net, archs, batch, fast, device, paper) -> float:
     """Seconds to score ``num_aggregate`` children, each on a validation batch, in the search's
     scoring mode: one by one (naive), or, for the RNN's fast path, all cells in one pass
-    (``RNNNet.forward_archs``, as ``TextTask.score_archs``)."""
+    (``TextTask.score_archs``, as ``Search.rewards`` does)."""
     k = paper.reinforce.num_aggregate
     cells = (archs * k)[:k]
     x, y = batch
@@ -235,9 +236,7 @@ def rewards_time(space, net, archs, batch, fast, device, paper) -> float:
     def score():
         with torch.no_grad():
             if fast and space == "rnn":
-                states = net.forward_archs(x.unsqueeze(1).expand(-1, k, -1), cells)      # [T, k, B, H]
-                for a in range(k):
-                    F.cross_entropy((states[:, a] @ net.encoder.weight.t()).flatten(0, 1), y.flatten())
+                TextTask.score_archs(net, [batch] * k, cells)
             else:
                 for arch in cells:
                     step_loss(net, arch, x, y)

@@ -176,8 +176,9 @@ class TextTask:
         ppl = F.cross_entropy(out.logits.flatten(0, 1), y.flatten()).exp()
         return REWARD_CONSTANT / ppl
 
+    @staticmethod
     @torch.no_grad()
-    def score_archs(self, net, batches, archs) -> torch.Tensor:
+    def score_archs(net, batches, archs) -> torch.Tensor:
         """:meth:`score` of each cell on its own window, all cells in one pass: [len(archs)]."""
         states = net.forward_archs(torch.stack([b[0] for b in batches], 1), archs)   # [T, A, B, H]
         ce = torch.stack([F.cross_entropy((states[:, a] @ net.encoder.weight.t()).flatten(0, 1), y.flatten())
