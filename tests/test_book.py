@@ -1,13 +1,26 @@
-"""Every chapter of the book opens on Colab from its own badge and starts with the setup cell."""
+"""The book's chapters, their generated Colab badges and setup cells, and the publishing workflows."""
 
+import importlib.util
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = re.findall(r"file: (notebooks/\S+)", (ROOT / "_toc.yml").read_text())
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sync_book = _tool("sync_book")
 
 
 def test_the_toc_lists_every_chapter_notebook():
@@ -20,8 +33,86 @@ def test_a_chapter_has_its_colab_badge_and_the_setup_cell_first(chapter):
     nb = json.loads((ROOT / f"{chapter}.ipynb").read_text())
     title = "".join(nb["cells"][0]["source"])
     assert title.startswith("# ")
+    owner, name, branch = sync_book.repository()
     badge = re.search(r"colab\.research\.google\.com/github/([^)]+)\)", title)
-    assert badge and badge.group(1).endswith(f"/blob/main/{chapter}.ipynb"), "badge must open this chapter"
+    assert badge and badge.group(1) == f"{owner}/{name}/blob/{branch}/{chapter}.ipynb", "badge must open this chapter"
     setup = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
-    assert 'if "google.colab" in sys.modules:\n    %pip install' in setup     # installs only on Colab
+    version = sync_book.version()
+    assert 'if "google.colab" in sys.modules:\n    !pip install -q "enas-edu==' + version + '"' in setup  # only on Colab
+    assert f"git+https://github.com/{owner}/{name}@v{version}" in setup      # fallback: the release's tag
     assert "book = chapter_setup()" in setup                                # profile, device, Drive
+
+
+def test_badges_setup_cells_and_urls_agree_with_the_config_and_the_version():
+    assert sync_book.stale() == [], "run python tools/sync_book.py"
+    import enas_edu
+    assert sync_book.version() == enas_edu.__version__
+
+
+def test_publishing_under_another_address_is_one_edit_and_one_command(tmp_path):
+    for rel in ["_config.yml", "pyproject.toml", "enas_edu/__init__.py", *(f"{c}.ipynb" for c in CHAPTERS)]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    config = tmp_path / "_config.yml"
+    config.write_text(config.read_text().replace("url: https://github.com/enas-edu/enas_edu",
+                                                 "url: https://github.com/SomeUni/nas-course"))
+    assert len(sync_book.stale(tmp_path)) == len(CHAPTERS) + 1          # every chapter and pyproject
+    for path, text in sync_book.expected_files(tmp_path).items():
+        path.write_text(text)
+    assert sync_book.stale(tmp_path) == []
+    text = "".join(p.read_text() for p in tmp_path.rglob("*.ipynb")) + (tmp_path / "pyproject.toml").read_text()
+    assert "enas-edu/enas_edu" not in text and "enas_edu.git" not in text
+    assert text.count("colab.research.google.com/github/SomeUni/nas-course/blob/main/notebooks/") == len(CHAPTERS)
+    assert 'Book = "https://someuni.github.io/nas-course"' in text
+    config.write_text(config.read_text().replace("https://github.com/SomeUni/nas-course", "gitlab.com/x/y"))
+    with pytest.raises(ValueError, match="must read https://github.com/OWNER/NAME"):
+        sync_book.expected_files(tmp_path)
+
+
+# ------------------------------------------------------------------------------------ publishing
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _steps(workflow):
+    data = yaml.safe_load((WORKFLOWS / workflow).read_text())
+    return data, [s for job in data["jobs"].values() for s in job.get("steps", [])]
+
+
+def _readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- test-command:start -->")[1].split("<!-- test-command:end -->")[0]
+    return "\n".join(line for line in block.strip().splitlines() if not line.startswith("```"))
+
+
+def test_the_test_workflow_runs_ci_which_runs_the_readme_command():
+    data, steps = _steps("tests.yml")
+    assert [s["run"] for s in steps if "run" in s] == ["bash .ci/run"]
+    assert "README.md" in (ROOT / ".ci" / "run").read_text()
+    assert _readme_test_command() == 'pip install -e ".[test,book]" && bash tools/test.sh'
+    # yaml reads the key `on` as True
+    assert set(data[True]) == {"push", "pull_request"}
+
+
+def test_the_book_workflow_builds_as_the_tests_do_and_deploys_to_pages():
+    data, steps = _steps("book.yml")
+    runs = [s["run"] for s in steps if "run" in s]
+    assert "bash tools/test.sh book" in runs
+    uses = [s["uses"].split("@")[0] for s in steps if "uses" in s]
+    assert "actions/upload-pages-artifact" in uses and "actions/deploy-pages" in uses
+    assert data["permissions"]["pages"] == "write" and data["permissions"]["id-token"] == "write"
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    assert "[book]=\"jupyter-book build . -W -n --keep-going\"" in (ROOT / "tools" / "test.sh").read_text()
+
+
+def test_the_release_workflow_publishes_the_checked_wheel_by_trusted_publishing():
+    data, steps = _steps("release.yml")
+    assert data[True] == {"push": {"tags": ["v*"]}}
+    runs = [s["run"] for s in steps if "run" in s]
+    assert "bash tools/check_release.sh dist" in runs          # the same check as tools/test.sh release
+    assert any("tools/sync_book.py --version" in r and "GITHUB_REF_NAME" in r for r in runs)
+    publish = data["jobs"]["publish"]
+    assert publish["permissions"] == {"id-token": "write"}     # trusted publishing, no stored token
+    assert [s["uses"] for s in publish["steps"]][-1].startswith("pypa/gh-action-pypi-publish@")
+    assert "password" not in json.dumps(publish) and "secrets." not in (WORKFLOWS / "release.yml").read_text()
+    assert "[release]=\"bash tools/check_release.sh\"" in (ROOT / "tools" / "test.sh").read_text()

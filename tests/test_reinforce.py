@@ -70,22 +70,55 @@ def flip_sign_if(sign, monkeypatch):
         monkeypatch.setattr(reinforce_module, "reinforce_loss", lambda *a: -original(*a))
 
 
-@pytest.mark.parametrize("space", [MacroSpace(num_layers=4), RNNCellSpace(num_nodes=4)], ids=repr)
-@pytest.mark.parametrize("sign", [1, -1], ids=["correct", "sign-flipped"])
-def test_reinforce_finds_the_best_architecture(space, sign, monkeypatch):
-    """Reward = fraction of decisions equal to a random target's, with the official controller.
+def expected_reward(controller, reward_fn, samples=400):
+    """The policy's expected reward, estimated on ``samples`` architectures of a fixed generator.
 
-    The controller learns the target; the same test with the update's sign flipped does not.
+    A continuous measure of what the controller learned: the most likely architecture alone
+    moves in steps of one decision, so a threshold on it sits on a knife edge.
     """
-    flip_sign_if(sign, monkeypatch)
-    target = torch.tensor(space.encode(space.sample(torch.Generator().manual_seed(123))))
-    torch.manual_seed(0)
-    found = torch.tensor(train(Controller(space), lambda d: (d == target).float().mean(1)))
-    fraction = (found == target).float().mean().item()
-    if sign == 1:
-        assert fraction >= 0.9, (found, target)
-    else:
-        assert fraction < 0.5
+    with torch.no_grad():
+        batch = controller.sample_batch(samples, generator=torch.Generator().manual_seed(7))
+    return reward_fn(torch.tensor([controller.space.encode(a) for a in batch.archs])).mean().item()
+
+
+SEEDS = range(5)
+
+
+@pytest.mark.parametrize("space", [MacroSpace(num_layers=4), RNNCellSpace(num_nodes=4)], ids=repr)
+def test_reinforce_learns_a_hidden_target_and_the_sign_flipped_update_does_not(space, monkeypatch):
+    """Reward = fraction of decisions equal to a hidden target's, with the official controller.
+
+    Five seeds, each with its own target and initial controller, trained with the correct update
+    and with its sign flipped (the control). Measured on 1 and 2 threads, AVX2 and AVX-512, torch
+    2.13 and 2.14 (expected rewards after 150 updates): correct 0.62-0.78 (macro) and 0.65-0.96
+    (RNN), flipped 0.14-0.31, untrained 0.36-0.40. The assertions keep a margin of at least 0.05
+    to every value seen, so no kernel or thread count decides the verdict; the most likely
+    architecture, which matched the target 7-10 of 10 times on one seed, is asserted only in
+    the median.
+    """
+    correct, flipped, untrained, greedy = [], [], [], []
+    for seed in SEEDS:
+        target = torch.tensor(space.encode(space.sample(torch.Generator().manual_seed(123 + seed))))
+
+        def reward_fn(d):
+            return (d == target).float().mean(1)
+        for sign, results in ((1, correct), (-1, flipped)):
+            with monkeypatch.context() as m:
+                flip_sign_if(sign, m)
+                torch.manual_seed(seed)
+                controller = Controller(space)
+                if sign == 1:
+                    untrained.append(expected_reward(controller, reward_fn))
+                found = torch.tensor(train(controller, reward_fn))
+                results.append(expected_reward(controller, reward_fn))
+                if sign == 1:
+                    greedy.append((found == target).float().mean().item())
+    median = lambda xs: float(torch.tensor(xs).median())  # noqa: E731
+    report = dict(correct=correct, flipped=flipped, untrained=untrained, greedy=greedy)
+    assert min(correct) > max(flipped) + 0.2, report              # every learned policy beats every control
+    assert median(correct) > median(untrained) + 0.2, report      # and learned much of the target
+    assert median(flipped) < median(untrained) - 0.03, report     # the flipped update moves away from it
+    assert median(greedy) >= 0.7, report
 
 
 @pytest.mark.parametrize("sign", [1, -1], ids=["correct", "sign-flipped"])
