@@ -28,7 +28,7 @@ from .controller import Controller
 from .derive import derive
 from .reinforce import Reinforce
 from .search import NETS, run_search
-from .tasks import make_task, train_from_scratch
+from .tasks import fit_to_data, make_task, train_from_scratch
 from .training import RunDir, resolve_device, seed_everything
 
 
@@ -71,9 +71,7 @@ def nas_without_weight_sharing(config: SearchConfig, run_dir: str | Path, num_ch
     seed_everything(config.seed)
     device = resolve_device(config.device)
     task = make_task(config.data, config.space, "search", config.seed, device, run_dir=run.path)
-    net_config = config.net
-    if config.space == "rnn":
-        net_config = dataclasses.replace(net_config, vocab_size=task.vocab_size)
+    net_config = fit_to_data(config, task).net
     space = net_config.space()
     controller = Controller(space, config.controller).to(device)
     trainer = Reinforce(controller, config.reinforce)

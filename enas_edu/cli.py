@@ -1,6 +1,6 @@
 """The ``enas-edu`` command.
 
-    enas-edu demo                          search -> derive -> final training on the shipped digits (CPU, ~2 min)
+    enas-edu demo                          search -> derive -> final training on the shipped digits (CPU, ~1 min)
     enas-edu search {rnn,macro,micro}      an ENAS search (--profile smoke|book|colab|paper)
     enas-edu derive RUN                    choose the final architecture of a search run
     enas-edu train {rnn,macro,micro}       train a fixed architecture from scratch (--arc or --from RUN)
@@ -10,6 +10,15 @@
 
 Common options: --profile, --data-dir, --out, --resume, --seed, --device. Runs go to
 ``runs/<space>-<job>-<profile>-seed<seed>`` unless --out says otherwise.
+
+Data: each profile has its own (CIFAR-10 / PTB for colab and paper; the shipped digits / King
+James text for book and smoke) until the command names other data, which is then read or
+refused, never replaced:
+    --data-dir DIR               CIFAR-10 / PTB from DIR, checked against the published checksums
+    --data-dir DIR --no-verify   your own files in CIFAR-10's / PTB's format from DIR
+    --download                   fetch CIFAR-10 / PTB (into --data-dir, else the data root)
+    --synthetic                  small generated files in those formats, in the run directory
+The first line of a search or training says what is read, from where, and whether it was checked.
 """
 
 from __future__ import annotations
@@ -29,14 +38,34 @@ from .config import COMPILE_MODES, PROFILES, SPACES, final_config, search_config
 from .data import DatasetUnavailableError, data_root
 from .data.cifar10 import find_cifar10
 from .data.ptb import find_ptb
+from .tasks import data_line
 
 
 def _data_overrides(config, args):
-    data = config.data
-    if args.data_dir is not None or args.download:
-        data = dataclasses.replace(data, data_dir=args.data_dir, download=args.download)
+    """The profile's data, unless the command line names data; then exactly that data, or an error.
+
+    A profile never replaces data the user named: ``--data-dir DIR`` reads the real data set
+    (CIFAR-10 or PTB, checksummed) from DIR whatever the profile ships, ``--no-verify`` reads the
+    user's own files in that format from DIR instead, ``--download`` fetches the real data set,
+    and ``--synthetic`` generates files into the run directory (never into a named folder).
+    """
+    data, text = config.data, config.space == "rnn"
     if args.synthetic:
-        data = dataclasses.replace(data, dataset="synthetic_ptb" if config.space == "rnn" else "synthetic_cifar")
+        if args.data_dir is not None or args.no_verify or args.download:
+            raise ValueError("--synthetic generates its data into the run directory; it takes no --data-dir, "
+                             "--no-verify or --download (to read files from a folder, drop --synthetic)")
+        return dataclasses.replace(data, dataset="synthetic_ptb" if text else "synthetic_cifar")
+    if args.no_verify:
+        if args.data_dir is None:
+            raise ValueError("--no-verify reads your own files in the PTB or CIFAR-10 format: name their folder "
+                             "with --data-dir DIR")
+        if args.download:
+            raise ValueError("--no-verify reads your own files; --download fetches the real data set: choose one")
+        return dataclasses.replace(data, dataset="ptb_format" if text else "cifar_format", data_dir=args.data_dir,
+                                   download=False)
+    if args.data_dir is not None or args.download:
+        return dataclasses.replace(data, dataset="ptb" if text else "cifar10", data_dir=args.data_dir,
+                                   download=args.download)
     return data
 
 
@@ -65,14 +94,16 @@ def cmd_info(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from .search import run_search
+    from .search import Search
     out = _out(args, args.space, "search")
     config = None
     if not args.resume:
         config = search_config(args.space, args.profile, seed=args.seed)
         config = dataclasses.replace(config, data=_data_overrides(config, args),
                                      **({"epochs": args.epochs} if args.epochs else {}))
-    search = run_search(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
+    search = Search(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
+    print(data_line(search.task.describe()))
+    search.run_to_end()
     last = [r for r in search.run_dir.read() if r["phase"] == "epoch"][-1]
     print(f"search done: {search.config.epochs} epochs on {search.task.name}; last epoch reward "
           f"{last.get('reward', float('nan')):.4f}; run directory {out}")
@@ -91,7 +122,7 @@ def cmd_derive(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .final import run_final
+    from .final import FinalTraining
     out = _out(args, args.space, "final")
     config = None
     if not args.resume:
@@ -103,7 +134,10 @@ def cmd_train(args) -> int:
         config = final_config(args.space, arc, args.profile, seed=args.seed)
         config = dataclasses.replace(config, data=_data_overrides(config, args), compile=args.compile,
                                      **({"epochs": args.epochs} if args.epochs else {}))
-    result = run_final(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
+    training = FinalTraining(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
+    if training.rank == 0:
+        print(data_line(training.task.describe()))
+    result = training.run()
     if result:
         print(json.dumps(result, indent=2))
     print(f"run directory {out}")
@@ -180,7 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p, profile=True):
         if profile:
             p.add_argument("--profile", choices=PROFILES, default="paper")
-        p.add_argument("--data-dir", default=None, help="data root (else $ENAS_EDU_DATA_DIR, else ~/.cache/enas_edu)")
+        p.add_argument("--data-dir", default=None,
+                       help="read the data from here: CIFAR-10 / PTB (checksummed), or your own files in their "
+                            "format with --no-verify; without it the profile's data (else $ENAS_EDU_DATA_DIR, "
+                            "else ~/.cache/enas_edu)")
         p.add_argument("--out", default=None, help="run directory")
         p.add_argument("--resume", action="store_true", help="continue the run in --out")
         p.add_argument("--seed", type=int, default=0)
@@ -196,7 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("space", choices=SPACES)
         common(p)
         p.add_argument("--download", action="store_true", help="download CIFAR-10 / PTB if missing")
-        p.add_argument("--synthetic", action="store_true", help="synthetic data in the real format (a dry run)")
+        p.add_argument("--synthetic", action="store_true",
+                       help="synthetic data in the real format, generated into the run directory (a dry run)")
+        p.add_argument("--no-verify", action="store_true",
+                       help="--data-dir holds your own files in the PTB / CIFAR-10 format (no checksum)")
         p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
         if name == "train":
             p.add_argument("--arc", default=None, help="the architecture as an official fixed_arc string")
@@ -211,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--download", action="store_true")
     p.add_argument("--synthetic", action="store_true")
+    p.add_argument("--no-verify", action="store_true")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--children", type=int, default=20, help="no-sharing: children trained from scratch")
     p.add_argument("--child-epochs", type=int, default=1, help="no-sharing: epochs per child")

@@ -30,7 +30,18 @@ from .supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
 SPACES = ("rnn", "macro", "micro")
 PROFILES = ("smoke", "book", "colab", "paper")
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")   # FinalConfig.compile
-DATASETS = ("cifar10", "digits", "synthetic_cifar", "ptb", "kjv", "synthetic_ptb")
+# What a run trains on. The real data sets (cifar10, ptb) are read from data_dir (else
+# $ENAS_EDU_DATA_DIR, else ~/.cache/enas_edu) and checked against their published checksums;
+# the shipped ones (digits, kjv) live inside the package and read no folder; the synthetic ones
+# are generated into the run directory, only when named; the own-format ones (cifar_format,
+# ptb_format) are a user's files in CIFAR-10's or PTB's layout, read from data_dir without a
+# checksum (none exists for them) and recorded as what they are.
+IMAGE_DATASETS = ("cifar10", "digits", "synthetic_cifar", "cifar_format")
+TEXT_DATASETS = ("ptb", "kjv", "synthetic_ptb", "ptb_format")
+DATASETS = IMAGE_DATASETS + TEXT_DATASETS
+SHIPPED_DATASETS = ("digits", "kjv")
+SYNTHETIC_DATASETS = ("synthetic_cifar", "synthetic_ptb")
+OWN_DATASETS = ("cifar_format", "ptb_format")
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,24 @@ class DataConfig:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         if self.batch_size < 1 or self.eval_batch_size < 1 or self.bptt < 2:
             raise ValueError("batch sizes must be >= 1 and bptt >= 2")
+        text = self.dataset in TEXT_DATASETS
+        real, own = ("ptb", "ptb_format") if text else ("cifar10", "cifar_format")
+        if self.data_dir is not None and self.dataset in SHIPPED_DATASETS:
+            raise ValueError(
+                f"dataset {self.dataset!r} is shipped inside the package and reads no folder, so data_dir="
+                f"{self.data_dir!r} would be ignored. To train on the files in that folder, say what they are: "
+                f"dataset={real!r} (the real data, checked against its published checksums) or dataset={own!r} "
+                f"(your own files in {'PTB' if text else 'CIFAR-10'}'s format; on the command line --no-verify)")
+        if self.data_dir is not None and self.dataset in SYNTHETIC_DATASETS:
+            raise ValueError(
+                f"dataset {self.dataset!r} is generated into the run directory (RUN/synthetic_data), never into a "
+                f"folder you name, so it takes no data_dir (got {self.data_dir!r}); to read files from that "
+                f"folder use dataset={real!r} or {own!r}")
+        if self.dataset in OWN_DATASETS and self.data_dir is None:
+            raise ValueError(f"dataset {self.dataset!r} reads your own files: set data_dir to their folder "
+                             f"(on the command line --data-dir DIR --no-verify)")
+        if self.download and self.dataset not in ("cifar10", "ptb"):
+            raise ValueError(f"download=True fetches CIFAR-10 or PTB; dataset {self.dataset!r} has nothing to download")
 
 
 @dataclass(frozen=True)
@@ -144,7 +173,7 @@ class SearchConfig:
         expected = {"rnn": RNNNetConfig, "macro": MacroNetConfig, "micro": MicroNetConfig}[self.space]
         if not isinstance(self.net, expected):
             raise ValueError(f"space {self.space!r} needs net={expected.__name__}, got {type(self.net).__name__}")
-        text = self.data.dataset in ("ptb", "kjv", "synthetic_ptb")
+        text = self.data.dataset in TEXT_DATASETS
         if text != (self.space == "rnn"):
             raise ValueError(f"dataset {self.data.dataset!r} does not fit space {self.space!r}")
 
@@ -181,6 +210,8 @@ class FinalConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.compile not in COMPILE_MODES:
             raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
+        if (self.data.dataset in TEXT_DATASETS) != (self.space == "rnn"):
+            raise ValueError(f"dataset {self.data.dataset!r} does not fit space {self.space!r}")
         self.net.space().from_arc_string(self.arc)   # a clear error if the arc does not fit
 
 

@@ -66,8 +66,11 @@ class ControllerConfig:
     #: enas_lm quirk: subtract (j - k)^2 / 6 from the logit of node j choosing state k, a prior
     #: toward recent nodes.
     recency_prior: bool = False
-    #: "sampled": entropy term -p(a) log p(a) of the sampled choice (general_controller.py,
-    #: enas_lm); "full": the softmax entropy of each decision (micro_controller.py).
+    #: The entropy *term* the bonus adds to the reward (``SampleBatch.entropy``): "sampled",
+    #: -p(a) log p(a) of each sampled choice summed over the decisions (general_controller.py,
+    #: enas_lm), which is not an entropy; "full", the softmax entropy of each decision summed over
+    #: the decisions (micro_controller.py). Whatever the mode, ``SampleBatch.policy_entropy`` is
+    #: the latter, logged as the policy's entropy.
     entropy_mode: str = "sampled"
 
     def __post_init__(self):
@@ -114,29 +117,39 @@ class Decision:
 
 @dataclass
 class Sample:
-    """One architecture with the differentiable quantities REINFORCE needs (0-dim tensors)."""
+    """One architecture with the differentiable quantities REINFORCE needs (0-dim tensors).
+
+    ``entropy`` is the term the official code adds to the reward (``entropy_mode``);
+    ``policy_entropy`` is the sum over the decisions of the entropy of each decision's softmax,
+    given the decisions before it. By the chain rule its mean over samples is an unbiased
+    estimate of the entropy of the whole policy (exact in expectation; see the tests).
+    """
 
     arch: Any
     log_prob: torch.Tensor
     entropy: torch.Tensor
     skip_penalty: torch.Tensor
     decisions: list[Decision] | None = None
+    policy_entropy: torch.Tensor | None = None
 
 
 @dataclass
 class SampleBatch:
-    """``n`` architectures; ``log_prob``, ``entropy`` and ``skip_penalty`` have shape [n]."""
+    """``n`` architectures; ``log_prob``, ``entropy``, ``skip_penalty`` and ``policy_entropy``
+    have shape [n] (see :class:`Sample` for the two entropies)."""
 
     archs: list
     log_prob: torch.Tensor
     entropy: torch.Tensor
     skip_penalty: torch.Tensor
+    policy_entropy: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.archs)
 
     def __getitem__(self, i: int) -> Sample:
-        return Sample(self.archs[i], self.log_prob[i], self.entropy[i], self.skip_penalty[i])
+        policy = None if self.policy_entropy is None else self.policy_entropy[i]
+        return Sample(self.archs[i], self.log_prob[i], self.entropy[i], self.skip_penalty[i], None, policy)
 
 
 class _Tape:
@@ -150,7 +163,8 @@ class _Tape:
         self.forced, self.greedy, self.generator = forced, greedy, generator
         self.values = torch.zeros(n, controller.space.num_decisions(), dtype=torch.long, device=device)
         self.log_prob = torch.zeros(n, device=device)
-        self.entropy = torch.zeros(n, device=device)
+        self.entropy = torch.zeros(n, device=device)          # the official term (entropy_mode)
+        self.policy_entropy = torch.zeros(n, device=device)   # sum of the decisions' softmax entropies
         self.decisions: list[Decision] | None = [] if record else None
         self.skip_penalty = torch.zeros(n, device=device)   # the macro program sets it
 
@@ -170,8 +184,10 @@ class _Tape:
         log_p = logits.log_softmax(-1)                                      # [n, m, c]
         chosen = log_p.gather(-1, index.unsqueeze(-1)).squeeze(-1)          # [n, m]
         self.log_prob = self.log_prob + chosen.sum(-1)
+        decision_entropy = -(log_p.exp() * log_p).sum((-1, -2))           # [n]
+        self.policy_entropy = self.policy_entropy + decision_entropy
         if self.entropy_mode == "full":
-            self.entropy = self.entropy - (log_p.exp() * log_p).sum((-1, -2))
+            self.entropy = self.entropy + decision_entropy
         else:
             self.entropy = self.entropy - (chosen.exp() * chosen).sum(-1)
         values = index + offset
@@ -225,7 +241,7 @@ class Controller(nn.Module):
         tape = self._run(1, None, greedy, generator, record)
         batch = self._finish(tape)
         return Sample(batch.archs[0], batch.log_prob[0], batch.entropy[0],
-                      batch.skip_penalty[0], tape.decisions)
+                      batch.skip_penalty[0], tape.decisions, batch.policy_entropy[0])
 
     def sample_batch(self, n: int, generator: torch.Generator | None = None) -> SampleBatch:
         """Sample ``n`` architectures at once (one LSTM pass for the whole batch)."""
@@ -258,7 +274,7 @@ class Controller(nn.Module):
 
     def _finish(self, tape: _Tape) -> SampleBatch:
         archs = [self.space.decode(row) for row in tape.values.tolist()]
-        return SampleBatch(archs, tape.log_prob, tape.entropy, tape.skip_penalty)
+        return SampleBatch(archs, tape.log_prob, tape.entropy, tape.skip_penalty, tape.policy_entropy)
 
     def _squash(self, logits: torch.Tensor, tanh_constant: float | None = None) -> torch.Tensor:
         """Temperature, then tanh constant (the order of all three official samplers)."""

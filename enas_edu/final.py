@@ -12,7 +12,6 @@ directory, and at the end the replicas' weights are compared (``replicas_in_sync
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -24,7 +23,7 @@ import torch.distributed as dist
 
 from .config import FinalConfig, config_to_dict, load_config, save_config
 from .search import NETS, _bar
-from .tasks import make_task
+from .tasks import fit_to_data, make_task
 from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
                        rng_state, seed_everything, set_rng_state)
 
@@ -66,8 +65,7 @@ class FinalTraining:
         cuda = self.device.type == "cuda"
         self.task = make_task(config.data, config.space, "final", config.seed, self.device,
                               channels_last=cuda and config.channels_last, run_dir=run_path)
-        if config.space == "rnn" and config.net.vocab_size != self.task.vocab_size:
-            config = dataclasses.replace(config, net=dataclasses.replace(config.net, vocab_size=self.task.vocab_size))
+        config = fit_to_data(config, self.task)
         self.config = config
         self.precision = Precision(self.device, config.amp)
         self.arch = config.net.space().from_arc_string(config.arc)
@@ -95,7 +93,7 @@ class FinalTraining:
         elif self.rank == 0:
             save_config(config, run_path / "config.json")
         if self.rank == 0:
-            self.run_dir.log_environment(self.device, self.task.name)
+            self.run_dir.log_environment(self.device, self.task.name, self.task.describe())
 
     def _state(self) -> dict:
         return {"version": 1, "epoch": self.epoch, "net": self.net.state_dict(),

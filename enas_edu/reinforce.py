@@ -120,7 +120,11 @@ class Reinforce:
         self.optimizer.step()
         self.baseline = baselines[-1].detach()
         return {"loss": loss.detach(), "reward": rewards.mean(), "baseline": self.baseline,
-                "advantage": advantage.mean().detach(), "entropy": batch.entropy.mean().detach(),
+                "advantage": advantage.mean().detach(),
+                # two entropies, each under its own name: the term the bonus adds to the reward
+                # (official, entropy_mode) and the policy's entropy (see controller.Sample)
+                "entropy_term": batch.entropy.mean().detach(),
+                **({} if batch.policy_entropy is None else {"policy_entropy": batch.policy_entropy.mean().detach()}),
                 "skip_penalty": batch.skip_penalty.mean().detach()}
 
     def state_dict(self) -> dict:

@@ -17,7 +17,6 @@ every random generator. ``Search(config, run_dir, resume=True).run()`` continues
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Callable
@@ -28,7 +27,7 @@ from .config import SearchConfig, config_to_dict, load_config, save_config
 from .controller import Controller
 from .reinforce import Reinforce
 from .supernets import MacroNet, MicroNet, RNNNet
-from .tasks import make_task
+from .tasks import fit_to_data, make_task
 from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
                        rng_state, seed_everything, set_rng_state)
 
@@ -68,8 +67,7 @@ class Search:
         cuda = self.device.type == "cuda"
         self.task = make_task(config.data, config.space, "search", config.seed, self.device,
                               channels_last=cuda and config.channels_last, run_dir=self.run_dir.path)
-        if config.space == "rnn" and config.net.vocab_size != self.task.vocab_size:
-            config = dataclasses.replace(config, net=dataclasses.replace(config.net, vocab_size=self.task.vocab_size))
+        config = fit_to_data(config, self.task)
         self.config = config
         self.precision = Precision(self.device, config.amp)
         self.net = NETS[config.space](config.net).to(self.device)
@@ -90,7 +88,7 @@ class Search:
             self._restore(self.run_dir.load_checkpoint(map_location=self.device))
         else:
             save_config(config, self.run_dir.path / "config.json")
-        self.run_dir.log_environment(self.device, self.task.name)
+        self.run_dir.log_environment(self.device, self.task.name, self.task.describe())
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -126,6 +124,14 @@ class Search:
         return self.controller.sample(generator=self.arch_generator).arch
 
     # ------------------------------------------------------------------ the loop
+    def run_to_end(self, stop_at: int | None = None) -> "Search":
+        """:meth:`run`, again after each rollback (which restored the last checkpoint)."""
+        while True:
+            try:
+                return self.run(stop_at)
+            except _RolledBack:
+                continue
+
     def run(self, stop_at: int | None = None) -> "Search":
         """Search until ``config.epochs`` (or until epoch ``stop_at``, for tests and notebooks)."""
         end = min(self.config.epochs, stop_at) if stop_at is not None else self.config.epochs
@@ -140,7 +146,8 @@ class Search:
             sampled = self._report_archs(epoch)
             stats = self.epoch_stats
             controller = ({"reward": sum(stats["rewards"]) / len(stats["rewards"]),
-                           "entropy": sum(stats["entropies"]) / len(stats["entropies"])}
+                           "policy_entropy": sum(stats["policy_entropies"]) / len(stats["policy_entropies"]),
+                           "entropy_term": sum(stats["entropy_terms"]) / len(stats["entropy_terms"])}
                           if stats["rewards"] else {})
             self.run_dir.log({"phase": "epoch", "epoch": epoch, **stats["shared"], **controller, **sampled,
                               "baseline": self.reinforce.baseline.item(), "seconds": time.perf_counter() - t0})
@@ -272,7 +279,8 @@ class Search:
             stats = self.reinforce.update(batch, reward)
             self.run_dir.log({"phase": "controller", "epoch": epoch, "step": step, **stats})
             self.epoch_stats["rewards"].append(stats["reward"].item())
-            self.epoch_stats["entropies"].append(stats["entropy"].item())
+            self.epoch_stats["policy_entropies"].append(stats["policy_entropy"].item())
+            self.epoch_stats["entropy_terms"].append(stats["entropy_term"].item())
             self.position.update(phase="controller", step=step + 1)
             if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < r.train_steps:
                 self.checkpoint()
@@ -292,7 +300,7 @@ class Search:
 
 
 def _fresh_epoch_stats() -> dict:
-    return {"shared": {}, "rewards": [], "entropies": []}
+    return {"shared": {}, "rewards": [], "policy_entropies": [], "entropy_terms": []}
 
 
 class _RolledBack(Exception):
@@ -307,9 +315,5 @@ def _bar(total: int, desc: str, enabled: bool):
 def run_search(config: SearchConfig | None, run_dir: str | Path, resume: bool = False,
                callbacks=None, progress: bool = True, stop_at: int | None = None, device: str | None = None) -> Search:
     """Run (or resume) a search; a rollback after repeated NaNs restarts from the checkpoint."""
-    search = Search(config, run_dir, resume=resume, callbacks=callbacks, progress=progress, device=device)
-    while True:
-        try:
-            return search.run(stop_at)
-        except _RolledBack:
-            continue
+    return Search(config, run_dir, resume=resume, callbacks=callbacks, progress=progress,
+                  device=device).run_to_end(stop_at)

@@ -9,6 +9,7 @@ validation window (enas_lm ``REWARD_CONSTANT``), with a fresh (zero) hidden stat
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -24,12 +25,54 @@ from .data.synthetic import write_cifar10, write_ptb
 REWARD_CONSTANT = 80.0   # enas_lm controller.py
 
 
-def _synthetic_root(cfg: DataConfig, run_dir: Path | None) -> Path:
-    if cfg.data_dir is not None:
-        return Path(cfg.data_dir)
+def _synthetic_root(run_dir: Path | None) -> Path:
+    """Synthetic files go into the run directory, a folder the library owns: never into a
+    folder the user named (DataConfig refuses data_dir for synthetic data)."""
     if run_dir is None:
-        raise ValueError("synthetic data needs data_dir or a run directory to be written into")
+        raise ValueError("synthetic data is written into the run directory; give the task a run_dir")
     return Path(run_dir) / "synthetic_data"
+
+
+def describe(data, cfg: DataConfig) -> dict:
+    """What a run actually read: kind, name, folder, whether checksums were checked, and sizes.
+
+    Logged with every (re)start in ``environment.jsonl`` under ``data_source``.
+    """
+    out = {"kind": cfg.dataset, "name": data.name, "path": str(Path(data.source).resolve()) if data.source else None,
+           "checksums_verified": cfg.dataset in ("cifar10", "ptb", "digits", "kjv")}
+    if hasattr(data, "vocab"):
+        out.update(vocabulary=len(data.vocab), words={s: int(getattr(data, s).numel()) for s in ("train", "valid", "test")})
+    else:
+        out.update(classes=data.num_classes, image_shape=list(data.train_x.shape[1:]),
+                   images={"train": len(data.train_x), "valid": 0 if data.valid_x is None else len(data.valid_x),
+                           "test": len(data.test_x)})
+    return out
+
+
+def own_cifar_format(cfg: DataConfig, mode: str):
+    """A user's images in CIFAR-10's python-batch layout: no checksum (none is published for them),
+    read by the restricted unpickler; the search validates on the last tenth of the training
+    images unless ``num_valids`` says otherwise (the official 5,000 is a tenth of CIFAR-10's)."""
+    from .data import data_root
+    from .data.cifar10 import enas_split, find_cifar10, load_cifar10
+    arrays = load_cifar10(cfg.data_dir, verify=False)
+    num_valids = cfg.num_valids if cfg.num_valids is not None else max(1, len(arrays[0]) // 10)
+    return enas_split(f"own CIFAR-format images from {cfg.data_dir} (not CIFAR-10)", *arrays,
+                      num_valids=num_valids if mode == "search" else 0,
+                      source=str(find_cifar10(data_root(cfg.data_dir))))
+
+
+def data_line(source: dict) -> str:
+    """One line naming what a run reads, for the command line: kind, sizes, folder, checksums."""
+    if "vocabulary" in source:
+        sizes = f"{source['vocabulary']:,}-word vocabulary, {source['words']['train']:,} training words"
+    else:
+        shape = "x".join(map(str, source["image_shape"]))
+        sizes = f"{source['images']['train']:,} training images of {shape}, {source['classes']} classes"
+    checked = ("checksums verified" if source["checksums_verified"] else
+               "generated for this run" if source["kind"].startswith("synthetic") else
+               "your own files: no checksum (none is published for them)")
+    return f"data: {source['name']} [{source['kind']}]: {sizes}; read from {source['path']}; {checked}"
 
 
 class ImageTask:
@@ -44,11 +87,13 @@ class ImageTask:
         elif cfg.dataset == "digits":
             data = digits(mode, **({} if cfg.num_valids is None else {"num_valids": cfg.num_valids}))
         elif cfg.dataset == "synthetic_cifar":
-            root = _synthetic_root(cfg, run_dir)
+            root = _synthetic_root(run_dir)
             if not (root / "cifar-10-batches-py" / "data_batch_1").exists():
                 write_cifar10(root, num_train=500, num_test=100, seed=seed)
             data = cifar10_splits(mode, root, verify=False, num_valids=cfg.num_valids or 50,
                                   name="synthetic CIFAR-format data (enas_edu.data.synthetic)")
+        elif cfg.dataset == "cifar_format":
+            data = own_cifar_format(cfg, mode)
         else:
             raise ValueError(f"dataset {cfg.dataset!r} is not an image data set")
         self.data = data.to(device)
@@ -65,6 +110,9 @@ class ImageTask:
     @property
     def name(self) -> str:
         return self.data.name
+
+    def describe(self) -> dict:
+        return describe(self.data, self.cfg)
 
     def train_epoch(self, epoch: int, start: int = 0):
         return self.train.epoch(epoch, start)
@@ -128,11 +176,14 @@ class TextTask:
         elif cfg.dataset == "kjv":
             data = kjv_text(cfg.max_vocab)
         elif cfg.dataset == "synthetic_ptb":
-            root = _synthetic_root(cfg, run_dir)
+            root = _synthetic_root(run_dir)
             if not (root / "ptb" / "ptb.train.txt").exists():
-                write_ptb(root, seed=seed)
+                write_ptb(root, num_lines=(400, 200, 200), seed=seed)   # validation: enough windows
             data = load_ptb(root, verify=False, max_vocab=cfg.max_vocab,
                             name="synthetic PTB-format text (enas_edu.data.synthetic)")
+        elif cfg.dataset == "ptb_format":
+            data = load_ptb(cfg.data_dir, verify=False, max_vocab=cfg.max_vocab,
+                            name=f"own PTB-format text from {cfg.data_dir} (not Penn Treebank)")
         else:
             raise ValueError(f"dataset {cfg.dataset!r} is not a text data set")
         self.data = data.to(device)
@@ -146,6 +197,9 @@ class TextTask:
     @property
     def name(self) -> str:
         return self.data.name
+
+    def describe(self) -> dict:
+        return describe(self.data, self.cfg)
 
     def train_epoch(self, epoch: int, start: int = 0):
         g = batch_generator(self.seed, epoch, -1, "cpu")
@@ -227,6 +281,16 @@ def train_from_scratch(task, net, optim, epochs: int, max_steps: int | None = No
             opt.step()
     net.eval()
     return net
+
+
+def fit_to_data(config, task):
+    """``config`` (a search or final config) with the network's data-given sizes taken from the
+    data: the RNN's vocabulary, the CNN classifier's number of classes (from the labels)."""
+    if isinstance(task, TextTask) and config.net.vocab_size != task.vocab_size:
+        return dataclasses.replace(config, net=dataclasses.replace(config.net, vocab_size=task.vocab_size))
+    if isinstance(task, ImageTask) and config.net.num_classes != task.data.num_classes:
+        return dataclasses.replace(config, net=dataclasses.replace(config.net, num_classes=task.data.num_classes))
+    return config
 
 
 def make_task(cfg: DataConfig, space: str, mode: str, seed: int, device, channels_last=False, run_dir=None):

@@ -127,13 +127,17 @@ class RunDir:
             for callback in self.callbacks:
                 callback(record)
 
-    def log_environment(self, device: torch.device, data: str) -> None:
-        """Say what ran this (re)start: a recorded number must name its hardware and data."""
+    def log_environment(self, device: torch.device, data: str, data_source: dict | None = None) -> None:
+        """Say what ran this (re)start: a recorded number must name its hardware and data.
+
+        ``data_source`` (:func:`enas_edu.tasks.describe`): the data actually read, with its kind,
+        folder, whether its checksums were checked, and its sizes.
+        """
         from . import __version__
         hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
                     else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)")
         self.log({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hardware": hardware, "device": str(device),
-                  "data": data, "enas_edu": __version__, "torch": torch.__version__,
+                  "data": data, "data_source": data_source, "enas_edu": __version__, "torch": torch.__version__,
                   "python": sys.version.split()[0]}, file="environment.jsonl")
 
     def log_sizes(self) -> dict:

@@ -116,3 +116,16 @@ def test_the_release_workflow_publishes_the_checked_wheel_by_trusted_publishing(
     assert [s["uses"] for s in publish["steps"]][-1].startswith("pypa/gh-action-pypi-publish@")
     assert "password" not in json.dumps(publish) and "secrets." not in (WORKFLOWS / "release.yml").read_text()
     assert "[release]=\"bash tools/check_release.sh\"" in (ROOT / "tools" / "test.sh").read_text()
+
+
+def test_the_book_bundles_mathjax_and_the_widget_fallback_script():
+    """The built book renders math offline: sphinx.ext.mathjax loads the bundled MathJax, the
+    file SOURCE.txt names (checked by its sha256), instead of the CDN default."""
+    import hashlib
+    sphinx = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    static = [ROOT / p for p in sphinx["html_static_path"]]
+    mathjax = next(p / sphinx["mathjax_path"] for p in static if (p / sphinx["mathjax_path"]).exists())
+    digest = hashlib.sha256(mathjax.read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in (mathjax.parent / "SOURCE.txt").read_text()
+    assert not sphinx["mathjax_path"].startswith("http")
+    assert all(any((p / js).exists() for p in static) for js in sphinx["html_js_files"])

@@ -1,5 +1,7 @@
 """Drawings, plots, the explorer and the chapter setup used by the book."""
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -47,8 +49,25 @@ def test_decision_figure_and_explorer():
     bars = fig.axes[0].patches
     assert len(bars) == len(sample.decisions[3].values)
     assert sum(b.get_height() for b in bars) == pytest.approx(1.0, abs=1e-5)
-    widget = explorer()
+    widget = explorer(fallback=False)
     assert len(widget.children) == 3
+
+
+def test_the_explorer_displays_a_hidden_static_picture_of_its_first_state(monkeypatch):
+    import base64
+    import re
+    import IPython.display
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    explorer()
+    html = [o.data for o in shown if isinstance(o, IPython.display.HTML)]
+    assert len(html) == 1, "one static picture, displayed before the widget"
+    assert html[0].startswith('<div class="enas-widget-fallback" style="display:none">')
+    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', html[0]).group(1))
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert "decision 1" in html[0] and "micro (3 nodes)" in html[0]
+    script = (Path(__file__).resolve().parents[1] / "book" / "_static" / "widget_fallback.js").read_text()
+    assert ".enas-widget-fallback" in script and 'style.display = "block"' in script
 
 
 def test_plot_search_and_choice_shares_read_a_run(tmp_path, monkeypatch):

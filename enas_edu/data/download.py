@@ -129,11 +129,18 @@ def safe_extract(archive: Path, destination: Path) -> None:
 
 
 def unavailable(dataset: str, looked_in: list[Path], missing: list[str], remotes: list[RemoteFile],
-                fix: str, cause: str = "") -> DatasetUnavailableError:
-    """The error to raise when ``dataset`` cannot be used: what, where, how to fix it."""
+                fix: str, cause: str = "", own: str | None = None) -> DatasetUnavailableError:
+    """The error to raise when ``dataset`` cannot be used: what, where, how to fix it.
+
+    ``own``: the dataset kind for a user's own files in this format, named when the files exist
+    but their checksums are not the published ones.
+    """
     lines = [f"{dataset} is not available."]
     if cause:
         lines.append(f"Cause: {cause}")
+    if own:
+        lines.append(f"If these are your own files in {dataset}'s format, not {dataset} itself, say so: "
+                     f"dataset={own!r} (on the command line --no-verify); the run is then recorded as your data.")
     lines.append("Looked in: " + ", ".join(str(p) for p in looked_in))
     if missing:
         lines.append("Missing or wrong: " + ", ".join(missing))

@@ -52,7 +52,7 @@ def digits(mode: str = "search", num_valids: int = 150) -> ImageData:
     x, y = digits_arrays()
     cut = len(x) - NUM_TEST_DIGITS
     return enas_split(DIGITS_NAME, x[:cut], y[:cut], x[cut:], y[cut:],
-                      num_valids=num_valids if mode == "search" else 0)
+                      num_valids=num_valids if mode == "search" else 0, source=str(FOLDER / "digits.csv.gz"))
 
 
 def kjv_text(max_vocab: int | None = None) -> TextData:

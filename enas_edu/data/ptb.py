@@ -93,6 +93,7 @@ class TextData:
     valid: torch.Tensor
     test: torch.Tensor
     vocab: Vocabulary
+    source: str = ""          # the folder the three files were read from
 
     def to(self, device) -> "TextData":
         return replace(self, train=self.train.to(device), valid=self.valid.to(device), test=self.test.to(device))
@@ -156,7 +157,8 @@ def load_ptb(data_dir: str | os.PathLike | None = None, download_missing: bool =
         problems = [p for s in SPLITS if (p := check_file(files[s], PTB_FILES[s].md5)) is not None]
         if problems:
             raise unavailable(name, [files["train"].parent], problems, list(PTB_FILES.values()),
-                              MANUAL_FIX.replace("DATA_ROOT", str(root)), "checksums did not match")
+                              MANUAL_FIX.replace("DATA_ROOT", str(root)), "checksums did not match",
+                              own="ptb_format")
     return text_data(name, files, max_vocab)
 
 
@@ -164,7 +166,8 @@ def text_data(name: str, files: dict[str, Path], max_vocab: int | None = None) -
     """Read three PTB-format files into a :class:`TextData`."""
     words = {s: read_words(files[s]) for s in SPLITS}
     vocab = Vocabulary(words["train"], max_vocab)
-    return TextData(name, *(vocab.encode(words[s], str(files[s])) for s in SPLITS), vocab)
+    return TextData(name, *(vocab.encode(words[s], str(files[s])) for s in SPLITS), vocab,
+                    source=str(files["train"].parent))
 
 
 def batchify(data: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -54,16 +54,17 @@ def cifar_like_images(num: int, seed: int, num_classes: int = 10) -> tuple[np.nd
 
 
 def write_cifar10(root: str | Path, num_train: int = 500, num_test: int = 100, seed: int = 0,
-                  folder: str = "cifar-10-batches-py") -> Path:
+                  folder: str = "cifar-10-batches-py", num_classes: int = 10) -> Path:
     """Write ``data_batch_1..5``, ``test_batch`` and ``batches.meta`` under ``root/folder``.
 
-    ``num_train`` is split evenly over the five training batches. Returns the folder.
+    ``num_train`` is split evenly over the five training batches; ``num_classes`` classes (a
+    user's own data set may have fewer than CIFAR-10's ten). Returns the folder.
     """
     if num_train % 5:
         raise ValueError(f"num_train must be a multiple of 5 (five training batches), got {num_train}")
     out = Path(root) / folder
     out.mkdir(parents=True, exist_ok=True)
-    x, y = cifar_like_images(num_train + num_test, seed)
+    x, y = cifar_like_images(num_train + num_test, seed, num_classes)
     per = num_train // 5
     chunks = [(f"data_batch_{i + 1}", slice(i * per, (i + 1) * per), f"training batch {i + 1} of 5")
               for i in range(5)] + [("test_batch", slice(num_train, None), "testing batch 1 of 1")]
@@ -76,7 +77,8 @@ def write_cifar10(root: str | Path, num_train: int = 500, num_test: int = 100, s
             b"data": images.reshape(len(images), 3072),     # channel-major rows, as the real files
             b"filenames": [f"synthetic_{name}_{i:05d}.png".encode() for i in range(len(images))],
         }, out / name)
-    _dump_py2({b"label_names": [n.encode() for n in LABEL_NAMES],
+    names = LABEL_NAMES if num_classes == 10 else tuple(f"class{k}" for k in range(num_classes))
+    _dump_py2({b"label_names": [n.encode() for n in names],
                b"num_cases_per_batch": per, b"num_vis": 3072}, out / "batches.meta")
     return out
 

@@ -1,5 +1,5 @@
-"""Plots of a search run from its logs: reward, baseline, entropy, shared loss (metrics.jsonl)
-and what the controller chooses as the search goes on (architectures.jsonl)."""
+"""Plots of a search run from its logs: reward, baseline, the policy's entropy, shared loss
+(metrics.jsonl) and what the controller chooses as the search goes on (architectures.jsonl)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ def _series(records, phase, key):
 
 
 def plot_search(records_or_run, axes=None, label: str | None = None):
-    """Four panels: controller reward and baseline, entropy, shared loss, learning rate."""
+    """Four panels: controller reward and baseline, policy entropy, shared loss, learning rate.
+
+    The entropy panel shows ``policy_entropy``, the policy's entropy in nats (the sum over the
+    decisions of each softmax's entropy; see :class:`enas_edu.controller.Sample`), not the
+    official ``entropy_term`` that the bonus adds to the reward, which is not an entropy.
+    """
     records = (RunDir(records_or_run).read() if isinstance(records_or_run, (str, Path))
                else list(records_or_run))
     if axes is None:
@@ -30,9 +35,9 @@ def plot_search(records_or_run, axes=None, label: str | None = None):
     axes[0].plot(x, baseline, lw=1.5, label="EMA baseline")
     axes[0].set(title="controller reward", xlabel="controller update")
     axes[0].legend(fontsize=7)
-    x, entropy = _series(records, "controller", "entropy")
+    x, entropy = _series(records, "controller", "policy_entropy")
     axes[1].plot(x, entropy, label=label)
-    axes[1].set(title="sample entropy", xlabel="controller update")
+    axes[1].set(title="policy entropy (nats)", xlabel="controller update")
     x, loss = _series(records, "shared", "loss")
     axes[2].plot(x, loss, label=label)
     axes[2].set(title="shared-weight loss", xlabel="logged window")

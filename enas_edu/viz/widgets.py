@@ -4,9 +4,17 @@
 by decision: the slider walks through the decisions, a bar chart shows the controller's
 probabilities at that decision (the chosen value in orange), and the drawing shows the whole
 architecture. "sample" draws a new one; the dropdown changes the space.
+
+A rendered page can show the widget only while its two scripts (require.js and the widget
+manager) load from their CDNs. For a page read offline, ``explorer`` first displays a picture of
+its first state inside a hidden block; the book's ``_static/widget_fallback.js`` shows that block
+when no widget rendered, and a running notebook (Jupyter, Colab) keeps it hidden.
 """
 
 from __future__ import annotations
+
+import base64
+import io
 
 import matplotlib.pyplot as plt
 import torch
@@ -40,10 +48,31 @@ def decision_figure(space, sample, k: int):
     return fig
 
 
-def explorer(seed: int = 0):
-    """An interactive explorer of the three spaces (needs a running kernel to react)."""
+FALLBACK_CLASS = "enas-widget-fallback"
+
+
+def static_fallback(fig, caption: str) -> str:
+    """HTML of ``fig`` as an inline PNG in a block hidden until the book's script reveals it.
+
+    Without JavaScript the ``noscript`` rule reveals it too.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (f'<div class="{FALLBACK_CLASS}" style="display:none">'
+            f'<noscript><style>.{FALLBACK_CLASS} {{display:block !important}}</style></noscript>'
+            f'<p><em>{caption}</em></p><img src="data:image/png;base64,{png}" alt="{caption}" '
+            f'style="max-width:100%"></div>')
+
+
+def explorer(seed: int = 0, fallback: bool = True):
+    """An interactive explorer of the three spaces (needs a running kernel to react).
+
+    ``fallback``: display first, hidden, a static picture of the explorer's first state for
+    rendered pages whose widget scripts cannot load (see the module docstring).
+    """
     import ipywidgets as W
-    from IPython.display import clear_output, display
+    from IPython.display import HTML, clear_output, display
 
     choice = W.Dropdown(options=list(SMALL_SPACES), description="space")
     button = W.Button(description="sample")
@@ -59,7 +88,7 @@ def explorer(seed: int = 0):
             plt.close(fig)
             s = state["sample"]
             print(f"arc string: {state['space'].to_arc_string(s.arch)}   "
-                  f"log-probability {s.log_prob.item():.2f}, entropy {s.entropy.item():.2f}")
+                  f"log-probability {s.log_prob.item():.2f}, policy entropy {s.policy_entropy.item():.2f} nats")
 
     def resample(*_):
         space = SMALL_SPACES[choice.value]()
@@ -77,4 +106,10 @@ def explorer(seed: int = 0):
     choice.observe(resample, names="value")
     slider.observe(show, names="value")
     resample()
+    if fallback:
+        fig = decision_figure(state["space"], state["sample"], 0)
+        display(HTML(static_fallback(fig, f"The explorer's first state ({choice.value}, decision 1), a static "
+                                          "picture: the interactive widget needs a running notebook or its "
+                                          "scripts from the web.")))
+        plt.close(fig)
     return W.VBox([W.HBox([choice, button]), slider, out])
