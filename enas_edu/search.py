@@ -108,7 +108,9 @@ class Search:
         self.task.load_state_dict(state["task"])
         set_rng_state(state["rng"], {"arch": self.arch_generator})
         self.position = dict(state["position"])
-        self.epoch_stats = state["epoch_stats"]
+        self.epoch_stats = {**_fresh_epoch_stats(), **state["epoch_stats"]}
+        if "entropies" in self.epoch_stats:   # a checkpoint from before the two entropies: the official term
+            self.epoch_stats["entropy_terms"] = self.epoch_stats.pop("entropies")
         self.rollbacks = state["rollbacks"]
         self.run_dir.truncate_logs(state["logs"])
 
@@ -145,9 +147,8 @@ class Search:
             self._controller_phase(epoch, self.position["step"])
             sampled = self._report_archs(epoch)
             stats = self.epoch_stats
-            controller = ({"reward": sum(stats["rewards"]) / len(stats["rewards"]),
-                           "policy_entropy": sum(stats["policy_entropies"]) / len(stats["policy_entropies"]),
-                           "entropy_term": sum(stats["entropy_terms"]) / len(stats["entropy_terms"])}
+            controller = ({"reward": _mean(stats["rewards"]), "policy_entropy": _mean(stats["policy_entropies"]),
+                           "entropy_term": _mean(stats["entropy_terms"])}
                           if stats["rewards"] else {})
             self.run_dir.log({"phase": "epoch", "epoch": epoch, **stats["shared"], **controller, **sampled,
                               "baseline": self.reinforce.baseline.item(), "seconds": time.perf_counter() - t0})
@@ -297,6 +298,10 @@ class Search:
             self.run_dir.log({"epoch": epoch, "arc": self.space.to_arc_string(arch), "reward": score},
                              "architectures.jsonl")
         return {"sampled_reward_mean": scores.mean().item(), "sampled_reward_max": scores.max().item()}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
 
 
 def _fresh_epoch_stats() -> dict:

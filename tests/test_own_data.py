@@ -199,6 +199,17 @@ def test_a_search_logs_both_entropies_under_their_own_names(tmp_path):
     # macro's official term is sum -p(a) log p(a) of the sampled choices: smaller than the entropy
     first = next(r for r in search.run_dir.read() if r["phase"] == "controller")
     assert first["entropy_term"] < first["policy_entropy"]
-    from enas_edu.viz import plot_search
+    from enas_edu.viz import plot_search, search_summary
     fig = plot_search(tmp_path / "run")
     assert fig.axes[1].get_title() == "policy entropy (nats)"
+    last = [r for r in search.run_dir.read() if r["phase"] == "epoch"][-1]
+    assert search_summary(tmp_path / "run").endswith(
+        f"epoch {last['epoch']}: reward {last['reward']:.3f}, policy entropy {last['policy_entropy']:.3f} nats")
+
+
+def test_own_text_that_is_not_utf8_names_the_file_and_the_fix(tmp_path):
+    corpus = write_ptb(tmp_path, (400, 200, 200), folder="latin1")
+    (corpus / "ptb.valid.txt").write_bytes(" caf\xe9 au lait \n".encode("latin1"))
+    with pytest.raises(ValueError, match=r"ptb\.valid\.txt is not UTF-8 text \(byte 4: .*iconv -f latin1"):
+        run_search(search_config("rnn", "smoke", data=DataConfig("ptb_format", data_dir=str(corpus))),
+                   tmp_path / "run", progress=False)

@@ -92,6 +92,18 @@ def test_resume_inside_the_controller_phase_after_a_crash(tmp_path):
     assert strip_time(straight.run_dir.read()) == strip_time(resumed.run_dir.read())
 
 
+def test_a_checkpoint_from_before_the_two_entropies_resumes(tmp_path):
+    run_search(tiny("macro"), tmp_path / "run", progress=False, stop_at=1)
+    path = tmp_path / "run" / "checkpoint.pt"
+    state = torch.load(path, weights_only=False)
+    stats = state["epoch_stats"]
+    state["epoch_stats"] = {"shared": stats["shared"], "rewards": stats["rewards"], "entropies": stats["entropy_terms"]}
+    torch.save(state, path)
+    resumed = run_search(None, tmp_path / "run", resume=True, progress=False)
+    last = [r for r in resumed.run_dir.read() if r["phase"] == "epoch"][-1]
+    assert last["epoch"] == 1 and math.isfinite(last["policy_entropy"]) and math.isfinite(last["entropy_term"])
+
+
 def test_resume_refuses_a_different_config_and_a_new_run_refuses_an_old_directory(tmp_path):
     run_search(tiny("macro"), tmp_path / "run", progress=False, stop_at=1)
     with pytest.raises(ValueError, match="holds a run with another config"):

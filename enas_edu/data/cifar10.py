@@ -19,6 +19,7 @@ Splits, as the official code makes them (melodyguan/enas ``data_utils.read_data`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -51,14 +52,15 @@ BATCH_FILES = {
     "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
 }
 LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+MANUAL_FIX = ("mkdir -p DATA_ROOT && curl -L https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
+              "| tar xz -C DATA_ROOT")
+
+
 def _stamp_path(folder: Path) -> Path:
     """Where the (size, mtime) stamp of a verified folder is kept: in the library's own cache
     (``~/.cache/enas_edu/verified``), never in the data folder, which may be the user's."""
-    import hashlib
     key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
     return DEFAULT_ROOT.expanduser() / "verified" / f"cifar10-{key}.json"
-MANUAL_FIX = ("mkdir -p DATA_ROOT && curl -L https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz "
-              "| tar xz -C DATA_ROOT")
 
 
 @dataclass

@@ -78,9 +78,13 @@ class Vocabulary:
 def read_words(path: Path) -> list[str]:
     """All words of a PTB-format file, with ``<eos>`` after every line (PyTorch's tokenisation)."""
     words = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            words.extend(line.split() + [EOS])
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                words.extend(line.split() + [EOS])
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8, "
+                         f"e.g. iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}") from None
     return words
 
 

@@ -48,6 +48,19 @@ def plot_search(records_or_run, axes=None, label: str | None = None):
     return axes[0].figure
 
 
+def search_summary(records_or_run) -> str:
+    """The first and last epoch's reward and policy entropy of a search, as the chapters print
+    them beside the plots: the entropy says how much of a rising reward is the controller's."""
+    records = (RunDir(records_or_run).read() if isinstance(records_or_run, (str, Path))
+               else list(records_or_run))
+    epochs = [r for r in records if r.get("phase") == "epoch" and "policy_entropy" in r]
+    if not epochs:
+        return "no controller epochs logged yet"
+    first, last = epochs[0], epochs[-1]
+    return (f"epoch {first['epoch']}: reward {first['reward']:.3f}, policy entropy {first['policy_entropy']:.3f} nats; "
+            f"epoch {last['epoch']}: reward {last['reward']:.3f}, policy entropy {last['policy_entropy']:.3f} nats")
+
+
 class LivePlot:
     """A ``callbacks`` entry for notebooks: redraws the four panels every ``every`` records.
 
