@@ -52,8 +52,9 @@ def measure(space, threads: int, repeats: int) -> dict:
         samples = [controller.sample(generator=g) for _ in range(k)]
         log_prob = torch.stack([s.log_prob for s in samples])
         entropy = torch.stack([s.entropy for s in samples])
+        policy_entropy = torch.stack([s.policy_entropy for s in samples])
         penalty = torch.stack([s.skip_penalty for s in samples])
-        trainer.update(SampleBatch([s.arch for s in samples], log_prob, entropy, penalty),
+        trainer.update(SampleBatch([s.arch for s in samples], log_prob, entropy, policy_entropy, penalty),
                        torch.rand(k, generator=g))
 
     return {

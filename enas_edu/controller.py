@@ -128,28 +128,27 @@ class Sample:
     arch: Any
     log_prob: torch.Tensor
     entropy: torch.Tensor
+    policy_entropy: torch.Tensor
     skip_penalty: torch.Tensor
     decisions: list[Decision] | None = None
-    policy_entropy: torch.Tensor | None = None
 
 
 @dataclass
 class SampleBatch:
-    """``n`` architectures; ``log_prob``, ``entropy``, ``skip_penalty`` and ``policy_entropy``
+    """``n`` architectures; ``log_prob``, ``entropy``, ``policy_entropy`` and ``skip_penalty``
     have shape [n] (see :class:`Sample` for the two entropies)."""
 
     archs: list
     log_prob: torch.Tensor
     entropy: torch.Tensor
+    policy_entropy: torch.Tensor
     skip_penalty: torch.Tensor
-    policy_entropy: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.archs)
 
     def __getitem__(self, i: int) -> Sample:
-        policy = None if self.policy_entropy is None else self.policy_entropy[i]
-        return Sample(self.archs[i], self.log_prob[i], self.entropy[i], self.skip_penalty[i], None, policy)
+        return Sample(self.archs[i], self.log_prob[i], self.entropy[i], self.policy_entropy[i], self.skip_penalty[i])
 
 
 class _Tape:
@@ -240,8 +239,8 @@ class Controller(nn.Module):
         """Sample one architecture; ``greedy`` takes the most likely choice at every step."""
         tape = self._run(1, None, greedy, generator, record)
         batch = self._finish(tape)
-        return Sample(batch.archs[0], batch.log_prob[0], batch.entropy[0],
-                      batch.skip_penalty[0], tape.decisions, batch.policy_entropy[0])
+        return Sample(batch.archs[0], batch.log_prob[0], batch.entropy[0], batch.policy_entropy[0],
+                      batch.skip_penalty[0], tape.decisions)
 
     def sample_batch(self, n: int, generator: torch.Generator | None = None) -> SampleBatch:
         """Sample ``n`` architectures at once (one LSTM pass for the whole batch)."""
@@ -274,7 +273,7 @@ class Controller(nn.Module):
 
     def _finish(self, tape: _Tape) -> SampleBatch:
         archs = [self.space.decode(row) for row in tape.values.tolist()]
-        return SampleBatch(archs, tape.log_prob, tape.entropy, tape.skip_penalty, tape.policy_entropy)
+        return SampleBatch(archs, tape.log_prob, tape.entropy, tape.policy_entropy, tape.skip_penalty)
 
     def _squash(self, logits: torch.Tensor, tanh_constant: float | None = None) -> torch.Tensor:
         """Temperature, then tanh constant (the order of all three official samplers)."""

@@ -124,7 +124,7 @@ class Reinforce:
                 # two entropies, each under its own name: the term the bonus adds to the reward
                 # (official, entropy_mode) and the policy's entropy (see controller.Sample)
                 "entropy_term": batch.entropy.mean().detach(),
-                **({} if batch.policy_entropy is None else {"policy_entropy": batch.policy_entropy.mean().detach()}),
+                "policy_entropy": batch.policy_entropy.mean().detach(),
                 "skip_penalty": batch.skip_penalty.mean().detach()}
 
     def state_dict(self) -> dict:

@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .config import DataConfig
-from .data import (Augment, ImageBatches, batchify, bptt_windows, cifar10_splits, digits, kjv_text,
+from .config import OWN_DATASETS, SYNTHETIC_DATASETS, DataConfig
+from .data import (Augment, ImageBatches, batchify, bptt_windows, cifar10_splits, data_root, digits, kjv_text,
                    load_ptb, random_window)
 from .data.augment import batch_generator
+from .data.cifar10 import enas_split, find_cifar10, load_cifar10
 from .data.synthetic import write_cifar10, write_ptb
 
 REWARD_CONSTANT = 80.0   # enas_lm controller.py
@@ -39,7 +40,7 @@ def describe(data, cfg: DataConfig) -> dict:
     Logged with every (re)start in ``environment.jsonl`` under ``data_source``.
     """
     out = {"kind": cfg.dataset, "name": data.name, "path": str(Path(data.source).resolve()) if data.source else None,
-           "checksums_verified": cfg.dataset in ("cifar10", "ptb", "digits", "kjv")}
+           "checksums_verified": cfg.dataset not in SYNTHETIC_DATASETS + OWN_DATASETS}
     if hasattr(data, "vocab"):
         out.update(vocabulary=len(data.vocab), words={s: int(getattr(data, s).numel()) for s in ("train", "valid", "test")})
     else:
@@ -53,8 +54,6 @@ def own_cifar_format(cfg: DataConfig, mode: str):
     """A user's images in CIFAR-10's python-batch layout: no checksum (none is published for them),
     read by the restricted unpickler; the search validates on the last tenth of the training
     images unless ``num_valids`` says otherwise (the official 5,000 is a tenth of CIFAR-10's)."""
-    from .data import data_root
-    from .data.cifar10 import enas_split, find_cifar10, load_cifar10
     arrays = load_cifar10(cfg.data_dir, verify=False)
     num_valids = cfg.num_valids if cfg.num_valids is not None else max(1, len(arrays[0]) // 10)
     return enas_split(f"own CIFAR-format images from {cfg.data_dir} (not CIFAR-10)", *arrays,
@@ -70,7 +69,7 @@ def data_line(source: dict) -> str:
         shape = "x".join(map(str, source["image_shape"]))
         sizes = f"{source['images']['train']:,} training images of {shape}, {source['classes']} classes"
     checked = ("checksums verified" if source["checksums_verified"] else
-               "generated for this run" if source["kind"].startswith("synthetic") else
+               "generated for this run" if source["kind"] in SYNTHETIC_DATASETS else
                "your own files: no checksum (none is published for them)")
     return f"data: {source['name']} [{source['kind']}]: {sizes}; read from {source['path']}; {checked}"
 

@@ -18,6 +18,13 @@ def _series(records, phase, key):
     return list(range(len(rows))), [r[key] for r in rows]
 
 
+def _records(records_or_run) -> list[dict]:
+    """The metrics records of a run directory, or the records themselves."""
+    if isinstance(records_or_run, (str, Path)):
+        return RunDir(records_or_run).read()
+    return list(records_or_run)
+
+
 def plot_search(records_or_run, axes=None, label: str | None = None):
     """Four panels: controller reward and baseline, policy entropy, shared loss, learning rate.
 
@@ -25,8 +32,7 @@ def plot_search(records_or_run, axes=None, label: str | None = None):
     decisions of each softmax's entropy; see :class:`enas_edu.controller.Sample`), not the
     official ``entropy_term`` that the bonus adds to the reward, which is not an entropy.
     """
-    records = (RunDir(records_or_run).read() if isinstance(records_or_run, (str, Path))
-               else list(records_or_run))
+    records = _records(records_or_run)
     if axes is None:
         fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
     x, reward = _series(records, "controller", "reward")
@@ -51,9 +57,7 @@ def plot_search(records_or_run, axes=None, label: str | None = None):
 def search_summary(records_or_run) -> str:
     """The first and last epoch's reward and policy entropy of a search, as the chapters print
     them beside the plots: the entropy says how much of a rising reward is the controller's."""
-    records = (RunDir(records_or_run).read() if isinstance(records_or_run, (str, Path))
-               else list(records_or_run))
-    epochs = [r for r in records if r.get("phase") == "epoch" and "policy_entropy" in r]
+    epochs = [r for r in _records(records_or_run) if r.get("phase") == "epoch" and "policy_entropy" in r]
     if not epochs:
         return "no controller epochs logged yet"
     first, last = epochs[0], epochs[-1]
