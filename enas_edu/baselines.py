@@ -32,10 +32,27 @@ from .tasks import fit_to_data, make_task, train_from_scratch
 from .training import RunDir, resolve_device, seed_everything
 
 
+#: How each shared-weight method changes a search config, and whether it derives uniformly.
+#: The ground-truth study (bench/study.py) runs the same three.
+VARIANTS = {
+    "enas": ({}, False),
+    "no-controller": ({"train_controller": False}, False),
+    "rsws": ({"uniform_sampling": True, "train_controller": False}, True),
+}
+
+
+def variant(config: SearchConfig, name: str) -> tuple[SearchConfig, bool]:
+    """``config`` as the method ``name`` of :data:`VARIANTS` runs it, and its ``uniform`` flag."""
+    if name not in VARIANTS:
+        raise ValueError(f"method must be one of {sorted(VARIANTS)}, got {name!r}")
+    changes, uniform = VARIANTS[name]
+    return dataclasses.replace(config, **changes), uniform
+
+
 def random_search_weight_sharing(config: SearchConfig, run_dir: str | Path, num_samples: int = 1000,
                                  top_k: int = 10, progress: bool = True) -> dict:
     """RSWS: uniform children during training and during derivation."""
-    config = dataclasses.replace(config, uniform_sampling=True, train_controller=False)
+    config, _ = variant(config, "rsws")
     t0 = time.perf_counter()
     run_search(config, run_dir, progress=progress)
     chosen = derive(run_dir, num_samples, top_k, uniform=True, seed=config.seed)
@@ -45,7 +62,7 @@ def random_search_weight_sharing(config: SearchConfig, run_dir: str | Path, num_
 def enas_without_controller_training(config: SearchConfig, run_dir: str | Path, num_samples: int = 1000,
                                      top_k: int = 10, progress: bool = True) -> dict:
     """The paper's ablation: children from the untrained controller."""
-    config = dataclasses.replace(config, train_controller=False)
+    config, _ = variant(config, "no-controller")
     t0 = time.perf_counter()
     run_search(config, run_dir, progress=progress)
     chosen = derive(run_dir, num_samples, top_k, uniform=False, seed=config.seed)

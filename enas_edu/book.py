@@ -102,6 +102,27 @@ class Chapter:
             return json.loads((run / "baseline.json").read_text())
         return BASELINES[which](config, run, **kwargs)
 
+    def study(self, workers: int | None = None):
+        """The ground-truth study (:mod:`enas_edu.bench.study`): ``(summary, runs, config, source)``.
+
+        At ``smoke`` a tiny one runs here (seconds). Otherwise the study recorded in the
+        repository's ``results/ground_truth_study`` (``enas-edu study --profile book``) is read;
+        where there is none (a bare Colab runtime) the book study runs here, in ``workers``
+        processes (default: every core), which takes tens of minutes.
+        """
+        from .bench.study import StudyConfig, load_study, run_study
+        if self.profile == "smoke":
+            folder, source = self.run_dir("study"), "run here at the smoke profile (2 seeds, 2 epochs)"
+            if not (folder / "summary.json").exists():
+                run_study(StudyConfig.profile("smoke"), folder, progress=False)
+        elif self.results and (self.results / "ground_truth_study" / "summary.json").exists():
+            folder, source = self.results / "ground_truth_study", "recorded in results/ground_truth_study"
+        else:
+            folder, source = self.run_dir("study"), "run here at the book profile"
+            if not (folder / "summary.json").exists():
+                run_study(StudyConfig.profile("book", workers=workers or os.cpu_count() or 1), folder)
+        return (*load_study(folder), source)
+
     def hardware(self) -> str:
         if self.device == "cuda":
             return torch.cuda.get_device_name(0)

@@ -6,6 +6,7 @@
     enas-edu train {rnn,macro,micro}       train a fixed architecture from scratch (--arc or --from RUN)
     enas-edu baseline {rsws,no-controller,no-sharing} SPACE   the baselines, same engine and budget
     enas-edu record RUN                    keep a run's metrics in results/ for the book's plots
+    enas-edu study                         ENAS and the baselines scored by the shipped ground-truth table
     enas-edu info                          versions, device, data root and what is downloaded
 
 Common options: --profile, --data-dir, --out, --resume, --seed, --device. Runs go to
@@ -90,6 +91,9 @@ def cmd_info(args) -> int:
     ptb = find_ptb(root)
     print(f"  PTB:      {ptb['train'].parent if ptb else 'not downloaded (enas-edu search rnn --download)'}")
     print("  shipped:  UCI digits, King James New Testament (PTB format)")
+    from .bench.table import FILE, TABLE_SHA256
+    print(f"  ground truth: {FILE.name if FILE.is_file() and TABLE_SHA256 else 'not shipped'} "
+          "(1,728 macro children, digits 8x8; enas-edu study)")
     return 0
 
 
@@ -198,6 +202,26 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from .bench.study import StudyConfig, run_study
+    overrides = {k: v for k, v in (("seeds", tuple(range(args.seeds)) if args.seeds else None),
+                                   ("epochs", args.epochs), ("workers", args.workers)) if v is not None}
+    if "epochs" in overrides:     # snapshots past the new end are dropped; the end is always one
+        base = StudyConfig.profile(args.profile)
+        overrides["snapshots"] = tuple(sorted({e for e in base.snapshots if e <= args.epochs} | {args.epochs}))
+    cfg = StudyConfig.profile(args.profile, **overrides)
+    out = Path(args.out or f"runs/study-{args.profile}")
+    print(f"enas-edu study: {', '.join(cfg.methods)} x {len(cfg.seeds)} seeds on the ground-truth table "
+          f"(macro space, 3 layers, 1,728 children, digits 8x8; not CIFAR-10), {cfg.workers} process(es)")
+    summary = run_study(cfg, out, progress=not args.quiet)
+    for method, m in summary["methods"].items():
+        t = m["true_test"]
+        print(f"  {method:>13}: true test accuracy {t['mean']:.4f} +- {t['std']:.4f} (mean +- std over "
+              f"{t['n']} seeds), regret {m['regret']['mean']:.4f}, percentile {m['percentile']['mean']:.1f}")
+    print(f"best of the space: {summary['space_best_test']:.4f}; results in {out}")
+    return 0
+
+
 def cmd_record(args) -> int:
     from .results import record_run
     dest = record_run(args.run, args.results, args.name)
@@ -269,6 +293,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="the repository's results folder (default: ./results)")
     p.add_argument("--name", default=None, help="folder name under --results (default: the run's folder name)")
     p.set_defaults(func=cmd_record)
+    p = sub.add_parser("study", help="ENAS, its ablation, RSWS and random sampling against the ground truth")
+    p.add_argument("--profile", choices=("smoke", "book"), default="book",
+                   help="book: 10 seeds, 10 epochs (about 50 CPU-minutes); smoke: seconds")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...)")
+    p.add_argument("--epochs", type=int, default=None, help="shared epochs of each search")
+    p.add_argument("--workers", type=int, default=None, help="processes (one thread each)")
+    p.add_argument("--out", default=None, help="results folder (default runs/study-PROFILE)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_study)
     p = sub.add_parser("demo", help="search -> derive -> train on the shipped digits, on the CPU")
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)

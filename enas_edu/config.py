@@ -36,10 +36,11 @@ COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")   # FinalCo
 # are generated into the run directory, only when named; the own-format ones (cifar_format,
 # ptb_format) are a user's files in CIFAR-10's or PTB's layout, read from data_dir without a
 # checksum (none exists for them) and recorded as what they are.
-IMAGE_DATASETS = ("cifar10", "digits", "synthetic_cifar", "cifar_format")
+# digits8: the same digits at their native 8 x 8 in one channel (the ground-truth table, bench/).
+IMAGE_DATASETS = ("cifar10", "digits", "digits8", "synthetic_cifar", "cifar_format")
 TEXT_DATASETS = ("ptb", "kjv", "synthetic_ptb", "ptb_format")
 DATASETS = IMAGE_DATASETS + TEXT_DATASETS
-SHIPPED_DATASETS = ("digits", "kjv")
+SHIPPED_DATASETS = ("digits", "digits8", "kjv")
 SYNTHETIC_DATASETS = ("synthetic_cifar", "synthetic_ptb")
 OWN_DATASETS = ("cifar_format", "ptb_format")
 
@@ -56,14 +57,29 @@ class DataConfig:
     num_valids: int | None = None   # images held out for validation (None: the dataset's default)
     max_vocab: int | None = None    # text: keep only the most frequent words (CPU profiles)
     bptt: int = 35                  # text: steps per window (paper, enas_lm)
+    #: text: the test split's batch size and window (None: eval_batch_size and bptt). enas_lm
+    #: fixed_lib.py tests with batch 1 and bptt 1, one word at a time.
+    test_batch_size: int | None = None
+    test_bptt: int | None = None
     augment: bool = True            # images: pad-4 crop + flip (script); the reward batch never
-    cutout: int = 0                 # images: cutout size, final training only (script: 16)
+    #: images: cutout size, final training only. cifar10_micro_final.sh sets none; 16 is the
+    #: paper's "+ CutOut" row (2.89%), with DeVries & Taylor's size for CIFAR-10.
+    cutout: int = 0
+    #: text: the controller's reward windows. "in_order": windows 0, 1, 2, ... of the
+    #: validation stream, cycling (enas_lm child.py builds them with input_producer's defaults,
+    #: randomize=False, shuffle=False); "random": a window at a random offset each time.
+    reward_windows: str = "in_order"
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         if self.batch_size < 1 or self.eval_batch_size < 1 or self.bptt < 2:
             raise ValueError("batch sizes must be >= 1 and bptt >= 2")
+        if (self.test_batch_size is not None and self.test_batch_size < 1) or (
+                self.test_bptt is not None and self.test_bptt < 1):
+            raise ValueError("test_batch_size and test_bptt must be >= 1 (or None: as for validation)")
+        if self.reward_windows not in ("in_order", "random"):
+            raise ValueError(f"reward_windows must be 'in_order' or 'random', got {self.reward_windows!r}")
         text = self.dataset in TEXT_DATASETS
         real, own = ("ptb", "ptb_format") if text else ("cifar10", "cifar_format")
         if self.data_dir is not None and self.dataset in SHIPPED_DATASETS:
@@ -105,9 +121,18 @@ class OptimConfig:
     aux_weight: float = 0.0         # final micro: 0.4 (script)
     #: Official quirk: the aux head's weights are left out of the optimiser (frozen at init).
     freeze_aux_head: bool = False
-    #: Averaged SGD (enas_lm fixed.py): after this many epochs without a better validation
-    #: perplexity, average the weights of every later step and evaluate the average. None: off.
+    #: Averaged SGD (enas_lm fixed.py): from a trigger on, average the weights of every later
+    #: step and evaluate the average. None: off. The trigger (``asgd_trigger``): "official",
+    #: enas_lm's ``len(history) > p and valid_ppl > min(history[:-p])`` (this epoch is worse
+    #: than the best before the last p epochs: NT-ASGD's non-monotone rule, p =
+    #: best_valid_ppl_threshold); "patience": p epochs in a row without a new best.
     asgd_patience: int | None = None
+    asgd_trigger: str = "official"
+    #: Official behaviour: every shared weight gets weight decay and its momentum step at every
+    #: step, used by the child or not (TF's dense gradients of l2_reg * sum(w^2) over all
+    #: variables). False: a weight the child does not use is left alone (PyTorch's
+    #: zero_grad(set_to_none=True)). See training.zero_gradients.
+    dense_updates: bool = True
     #: Fast path (issue #7): one multi-tensor ("foreach") SGD update for all parameters instead
     #: of a Python loop of small kernels per parameter. Same numbers; False keeps the loop.
     foreach: bool = True
@@ -115,6 +140,8 @@ class OptimConfig:
     def __post_init__(self):
         if self.schedule not in ("sgdr", "constant"):
             raise ValueError(f"schedule must be 'sgdr' or 'constant', got {self.schedule!r}")
+        if self.asgd_trigger not in ("official", "patience"):
+            raise ValueError(f"asgd_trigger must be 'official' or 'patience', got {self.asgd_trigger!r}")
         if not self.lr > 0 or self.lr_min < 0 or self.lr_min > self.lr:
             raise ValueError(f"need lr > 0 and 0 <= lr_min <= lr, got lr={self.lr}, lr_min={self.lr_min}")
         if self.T0 < 1 or self.Tmul < 1:
@@ -219,23 +246,28 @@ class FinalConfig:
 def _official_search(space: str) -> SearchConfig:
     if space == "macro":  # cifar10_macro_search.sh
         return SearchConfig(
-            space="macro", epochs=310, net=MacroNetConfig(num_layers=12, out_filters=36, keep_prob=0.9),
+            space="macro", epochs=310, net=MacroNetConfig(num_layers=12, out_filters=36, keep_prob=0.9, init="official"),
             controller=ControllerConfig.official("macro"), reinforce=ReinforceConfig.official("macro"),
             optim=OptimConfig(lr=0.05, lr_min=0.0005, weight_decay=2 * 2.5e-4, grad_clip=5.0, clip_noop=True),
             data=DataConfig("cifar10", batch_size=128, eval_batch_size=128),
             reward_bn_train_mode=False)   # general_child.py scores with is_training=False
     if space == "micro":  # cifar10_micro_search.sh
         return SearchConfig(
-            space="micro", epochs=150, net=MicroNetConfig(num_layers=6, out_filters=20, keep_prob=0.9),
+            space="micro", epochs=150,
+            # --child_use_aux_heads: the aux head in the search too, 0.4 x its loss, head frozen
+            net=MicroNetConfig(num_layers=6, out_filters=20, keep_prob=0.9, aux_head=True, init="official"),
             controller=ControllerConfig.official("micro"), reinforce=ReinforceConfig.official("micro"),
-            optim=OptimConfig(lr=0.05, lr_min=0.0005, weight_decay=2 * 1e-4, grad_clip=5.0, clip_noop=True),
+            optim=OptimConfig(lr=0.05, lr_min=0.0005, weight_decay=2 * 1e-4, grad_clip=5.0, clip_noop=True,
+                              aux_weight=0.4, freeze_aux_head=True),
             data=DataConfig("cifar10", batch_size=160, eval_batch_size=160))
     # enas_lm: child.py, controller.py, search.py
     return SearchConfig(
         space="rnn", epochs=600, net=RNNNetConfig(),
         controller=ControllerConfig.official("rnn"), reinforce=ReinforceConfig.official("rnn"),
+        # decay lives in RNNNet.regularizer; plain SGD without decay or momentum moves no unused
+        # weight, so dense updates would only cost time
         optim=OptimConfig(lr=20.0, lr_min=0.0, schedule="constant", momentum=0.0, nesterov=False,
-                          weight_decay=0.0, grad_clip=0.1),   # decay lives in RNNNet.regularizer
+                          weight_decay=0.0, grad_clip=0.1, dense_updates=False),
         data=DataConfig("ptb", batch_size=128, eval_batch_size=128, bptt=35),
         reward_bn_train_mode=False)   # child.py: the reward's loss is _build_valid's, without dropout
 
@@ -255,8 +287,9 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
         if space == "rnn":
             c = r(c, epochs=2 if small else 10,
                   net=RNNNetConfig(vocab_size=10000, hidden_size=32 if small else 64, num_nodes=4 if small else 6),
+                  # reward_windows="random": as the chapters were executed (enas_lm: in order)
                   data=DataConfig("kjv", batch_size=32, eval_batch_size=32, bptt=20 if small else 35,
-                                  max_vocab=500 if small else 2000),
+                                  max_vocab=500 if small else 2000, reward_windows="random"),
                   reinforce=r(c.reinforce, lr=3.5e-3, train_steps=2 if small else 10),
                   max_train_steps=10 if small else 100)
         else:
@@ -270,7 +303,11 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
             # 1,350 images before children beat chance (BENCHMARKS.md, "Shared weights on digits").
             # Rewards use batch statistics even for macro: over a few hundred steps the running
             # averages, collected across many children, fit none of them (chapter 6 shows both).
+            # dense_updates=False: the chapters were executed with sparse updates; the official
+            # dense ones (the paper and colab profiles) are compared at this profile in
+            # BENCHMARKS.md ("Fidelity switches") before the book profile follows them
             c = r(c, epochs=2 if small else (15 if space == "macro" else 20), net=net,
+                  optim=r(c.optim, dense_updates=False),
                   data=DataConfig("digits", batch_size=32, eval_batch_size=64, augment=False),
                   reinforce=r(c.reinforce, train_steps=2 if small else (10 if space == "macro" else 5),
                               num_aggregate=5 if small or space == "micro" else 10),
@@ -303,15 +340,16 @@ def final_config(space: str, arc: str, profile: str = "paper", **overrides) -> F
     shape = _arc_shape(space, arc)
     if space == "macro":  # cifar10_macro_final.sh
         c = FinalConfig("macro", arc, epochs=310,
-                        net=MacroNetConfig(out_filters=96, keep_prob=0.5, style="final", **shape),
+                        net=MacroNetConfig(out_filters=96, keep_prob=0.5, style="final", init="official", **shape),
                         optim=OptimConfig(lr=0.05, lr_min=0.001, weight_decay=2 * 2e-4, grad_clip=None),
                         data=DataConfig("cifar10", batch_size=100, eval_batch_size=100))
     elif space == "micro":  # cifar10_micro_final.sh
         c = FinalConfig("micro", arc, epochs=630,
                         net=MicroNetConfig(num_layers=15, out_filters=36, keep_prob=0.8, style="final",
-                                           drop_path_keep_prob=0.6, aux_head=True, **shape),
+                                           drop_path_keep_prob=0.6, aux_head=True, init="official", **shape),
                         optim=OptimConfig(lr=0.05, lr_min=0.0001, weight_decay=2 * 2e-4, grad_clip=None,
                                           aux_weight=0.4, freeze_aux_head=True),
+                        # cutout 16: the paper's "+ CutOut" result; the script itself sets none
                         data=DataConfig("cifar10", batch_size=144, eval_batch_size=144, cutout=16))
     else:  # enas_lm fixed.py / fixed_lib.py
         c = FinalConfig("rnn", arc, epochs=3000,
@@ -321,7 +359,9 @@ def final_config(space: str, arc: str, profile: str = "paper", **overrides) -> F
                         optim=OptimConfig(lr=20.0, lr_min=0.0, schedule="constant", momentum=0.0,
                                           nesterov=False, weight_decay=0.0, grad_clip=0.25,
                                           asgd_patience=10),   # best_valid_ppl_threshold
-                        data=DataConfig("ptb", batch_size=64, eval_batch_size=10, bptt=35))
+                        # fixed_lib.py: validation in batches of 64, the test one word at a time
+                        data=DataConfig("ptb", batch_size=64, eval_batch_size=64, bptt=35,
+                                        test_batch_size=1, test_bptt=1))
     c = r(c, profile=profile)
     if profile == "colab":
         c = r(c, epochs={"macro": 40, "micro": 40, "rnn": 60}[space])
@@ -333,9 +373,11 @@ def final_config(space: str, arc: str, profile: str = "paper", **overrides) -> F
                   data=DataConfig("kjv", batch_size=32, eval_batch_size=10, bptt=20 if small else 35,
                                   max_vocab=500 if small else 2000))
         else:
-            net = (r(c.net, out_filters=8 if small else 24)
+            # init="pytorch": the chapters were executed with PyTorch's initialisation; the official
+            # one (paper, colab) is compared at this profile in BENCHMARKS.md first, as dense_updates
+            net = (r(c.net, out_filters=8 if small else 24, init="pytorch")
                    if space == "macro" else
-                   r(c.net, num_layers=1 if small else 3, out_filters=8 if small else 16))
+                   r(c.net, num_layers=1 if small else 3, out_filters=8 if small else 16, init="pytorch"))
             # 10 epochs: one whole cosine cycle of SGDR (T0 = 10), so training ends at lr_min
             c = r(c, epochs=2 if small else 10, net=net,
                   data=DataConfig("digits", batch_size=32 if small else 64, eval_batch_size=100,

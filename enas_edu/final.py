@@ -25,7 +25,7 @@ from .config import FinalConfig, config_to_dict, load_config, save_config
 from .search import NETS, _bar
 from .tasks import fit_to_data, make_task
 from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
-                       rng_state, seed_everything, set_rng_state)
+                       rng_state, seed_everything, set_rng_state, trainable_parameters, zero_gradients)
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -73,8 +73,7 @@ class FinalTraining:
         if cuda and config.channels_last and config.space != "rnn":
             self.net = self.net.to(memory_format=torch.channels_last)
         o = config.optim
-        if o.freeze_aux_head and getattr(self.net, "aux_head", None) is not None:
-            self.net.aux_head.requires_grad_(False)   # micro_child.py leaves aux_head out of training
+        params = trainable_parameters(self.net, o)
         self.model = self.net
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
@@ -84,10 +83,11 @@ class FinalTraining:
         elif config.compile is not None:  # after DDP, which then keeps its gradient hooks outside the graph
             self.model = torch.compile(self.model, mode=config.compile)
         self.compiled_at_step = None     # set by the first step of this process when compiling
-        self.optimizer = make_sgd([p for p in self.net.parameters() if p.requires_grad], o)
+        self.optimizer = make_sgd(params, o)
         self.epoch = 0
         self.averaged = None          # torch.optim.swa_utils.AveragedModel once ASGD starts
         self.best_valid, self.bad_epochs = float("inf"), 0
+        self.valid_history: list[float] = []   # validation perplexity per epoch (the ASGD trigger)
         if resume:
             self._restore(self.run_dir.load_checkpoint(map_location=self.device))
         elif self.rank == 0:
@@ -99,7 +99,7 @@ class FinalTraining:
         return {"version": 1, "epoch": self.epoch, "net": self.net.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.precision.scaler.state_dict(),
                 "averaged": None if self.averaged is None else self.averaged.state_dict(),
-                "best_valid": self.best_valid, "bad_epochs": self.bad_epochs,
+                "best_valid": self.best_valid, "bad_epochs": self.bad_epochs, "valid_history": self.valid_history,
                 "rng": rng_state({}), "config": config_to_dict(self.config)}
 
     def _restore(self, state: dict) -> None:
@@ -109,6 +109,7 @@ class FinalTraining:
         set_rng_state(state["rng"], {})
         self.epoch = state["epoch"]
         self.best_valid, self.bad_epochs = state["best_valid"], state["bad_epochs"]
+        self.valid_history = list(state.get("valid_history", []))   # older checkpoints: none kept
         if state["averaged"] is not None:
             self.averaged = torch.optim.swa_utils.AveragedModel(self.net)
             self.averaged.load_state_dict(state["averaged"])
@@ -143,7 +144,7 @@ class FinalTraining:
                                                         aux_weight=o.aux_weight)
                 for group in self.optimizer.param_groups:
                     group["lr"] = base_lr * stats["lr_scale"]
-                self.optimizer.zero_grad(set_to_none=True)
+                zero_gradients(self.optimizer, o.dense_updates)
                 self.precision.scaler.scale(loss).backward()
                 self.precision.scaler.unscale_(self.optimizer)
                 clip_gradients(self.net.parameters(), o.grad_clip, o.clip_noop)
@@ -188,8 +189,11 @@ class FinalTraining:
             self.best_valid, self.bad_epochs = ppl, 0
         else:
             self.bad_epochs += 1
-        patience = self.config.optim.asgd_patience
-        if patience is not None and self.averaged is None and self.bad_epochs >= patience:
+        o = self.config.optim
+        start = (o.asgd_patience is not None and self.averaged is None and
+                 asgd_starts(self.valid_history, ppl, self.bad_epochs, o.asgd_patience, o.asgd_trigger))
+        self.valid_history.append(ppl)
+        if start:
             self.averaged = torch.optim.swa_utils.AveragedModel(self.net)   # starts from these weights
             if self.rank == 0:
                 self.run_dir.log({"phase": "event", "event": "averaging_started", "epoch": self.epoch})
@@ -213,6 +217,19 @@ class FinalTraining:
             self.run_dir.log({"phase": "test", metric: score})
             (self.run_dir.path / "result.json").write_text(json.dumps(result, indent=2) + "\n")
         return result
+
+
+def asgd_starts(history: list[float], ppl: float, bad_epochs: int, patience: int, trigger: str) -> bool:
+    """Whether averaged SGD starts after an epoch with validation perplexity ``ppl``.
+
+    ``history``: the earlier epochs' perplexities. "official" (enas_lm ``fixed.py``):
+    ``len(history) > patience and ppl > min(history[:-patience])`` (with ``patience`` 0, all of
+    them). "patience": ``bad_epochs`` (epochs in a row without a new best, this one counted)
+    has reached ``patience``.
+    """
+    if trigger == "patience":
+        return bad_epochs >= patience
+    return len(history) > patience and ppl > min(history[:len(history) - patience])
 
 
 def run_final(config: FinalConfig | None, run_dir, resume: bool = False, callbacks=None, progress=True,

@@ -18,48 +18,36 @@ from .search import NETS, Search
 from .tasks import train_from_scratch
 
 
-def _ranks(values: list[float]) -> list[float]:
-    """Ranks 1..n, ties sharing their mean rank."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    """Ranks 1..n, ties sharing their mean rank: [n]."""
+    below = (values.unsqueeze(0) < values.unsqueeze(1)).sum(1)         # how many are smaller
+    equal = (values.unsqueeze(0) == values.unsqueeze(1)).sum(1)        # itself included
+    return below.double() + (equal.double() + 1) / 2
 
 
-def rank_correlation(x: list[float], y: list[float], top_k: int = 3) -> dict:
-    """Kendall's tau-b, Spearman's rho and the top-k overlap of two scorings of the same items."""
+def rank_correlation(x, y, top_k: int = 3) -> dict:
+    """Kendall's tau-b, Spearman's rho and the top-k overlap of two scorings of the same items.
+
+    Vectorised over all n (n - 1) / 2 pairs (a few million for a whole small space).
+    """
+    x = torch.as_tensor(x, dtype=torch.float64).flatten()
+    y = torch.as_tensor(y, dtype=torch.float64).flatten()
     n = len(x)
     if n != len(y) or n < 2:
         raise ValueError(f"need two scorings of the same >= 2 items, got {len(x)} and {len(y)}")
-    concordant = discordant = ties_x = ties_y = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx, dy = x[i] - x[j], y[i] - y[j]
-            if dx == 0 and dy == 0:
-                continue
-            if dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif dx * dy > 0:
-                concordant += 1
-            else:
-                discordant += 1
+    upper = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)                # each pair once
+    dx = torch.sign(x.unsqueeze(1) - x.unsqueeze(0))[upper]
+    dy = torch.sign(y.unsqueeze(1) - y.unsqueeze(0))[upper]
+    concordant, discordant = int((dx * dy > 0).sum()), int((dx * dy < 0).sum())
+    ties_x, ties_y = int(((dx == 0) & (dy != 0)).sum()), int(((dy == 0) & (dx != 0)).sum())
     denominator = ((concordant + discordant + ties_x) * (concordant + discordant + ties_y)) ** 0.5
     tau = (concordant - discordant) / denominator if denominator else 0.0
-    rx, ry = torch.tensor(_ranks(x)), torch.tensor(_ranks(y))
+    rx, ry = _ranks(x), _ranks(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
     rho = float((rx * ry).sum() / (rx.norm() * ry.norm())) if rx.norm() and ry.norm() else 0.0
     k = min(top_k, n)
-    best_x = set(sorted(range(n), key=lambda i: -x[i])[:k])
-    best_y = set(sorted(range(n), key=lambda i: -y[i])[:k])
+    best_x = set(sorted(range(n), key=lambda i: -float(x[i]))[:k])
+    best_y = set(sorted(range(n), key=lambda i: -float(y[i]))[:k])
     return {"kendall_tau": tau, "spearman_rho": rho, f"top{k}_overlap": len(best_x & best_y) / k, "n": n}
 
 

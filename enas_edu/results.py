@@ -18,6 +18,7 @@ page of the book lists them all. What a recorded run holds:
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -136,6 +137,12 @@ def record_run(run_dir: str | Path, results_root: str | Path, name: str | None =
     return dest
 
 
+def _cell(value, digits: int) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return "" if value is None else str(value)
+
+
 def markdown_table(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
     """Rows of dicts as a Markdown table (``IPython.display.Markdown`` renders it in the book)."""
     if not rows:
@@ -143,10 +150,20 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None, digits: i
     columns = columns or list(dict.fromkeys(k for row in rows for k in row))
 
     def cell(value) -> str:
-        if isinstance(value, float):
-            return f"{value:.{digits}f}"
-        return "" if value is None else str(value).replace("|", "\\|")
+        return _cell(value, digits).replace("|", "\\|")
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def html_table(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
+    """Rows of dicts as an HTML table (``IPython.display.HTML``): the rendered book shows it as a
+    table whatever its Markdown renderer does with a notebook's Markdown outputs."""
+    if not rows:
+        return "<p><em>(none)</em></p>"
+    columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c), digits))}</td>" for c in columns) + "</tr>"
+                   for row in rows)
+    return f'<table class="enas-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

@@ -29,7 +29,7 @@ from .reinforce import Reinforce
 from .supernets import MacroNet, MicroNet, RNNNet
 from .tasks import fit_to_data, make_task
 from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
-                       rng_state, seed_everything, set_rng_state)
+                       rng_state, seed_everything, set_rng_state, trainable_parameters, zero_gradients)
 
 NETS = {"rnn": RNNNet, "macro": MacroNet, "micro": MicroNet}
 
@@ -77,7 +77,7 @@ class Search:
         self.controller = Controller(self.space, config.controller).to(self.device)
         self.reinforce = Reinforce(self.controller, config.reinforce)
         o = config.optim
-        self.optimizer = make_sgd(self.net.parameters(), o)
+        self.optimizer = make_sgd(trainable_parameters(self.net, o), o)
         self.arch_generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.position = {"epoch": 0, "phase": "shared", "step": 0}
         self.epoch_stats = _fresh_epoch_stats()   # what the epoch's record sums up, so far
@@ -173,7 +173,7 @@ class Search:
                 break
             arch = archs[step] if archs is not None else self.sample_arch()
             with self.precision.autocast():
-                loss, new_carry, stats = self.task.loss(self.net, batch, arch, carry)
+                loss, new_carry, stats = self.task.loss(self.net, batch, arch, carry, aux_weight=o.aux_weight)
             if not cfg.sync_free and not torch.isfinite(loss):     # a host sync every step
                 self._nonfinite(epoch, step, arch)
                 carry = None
@@ -182,7 +182,7 @@ class Search:
             self.nonfinite, self.skipped, carry = 0, [], new_carry
             for group in self.optimizer.param_groups:
                 group["lr"] = base_lr * stats["lr_scale"]
-            self.optimizer.zero_grad(set_to_none=True)
+            zero_gradients(self.optimizer, o.dense_updates)
             self.precision.scaler.scale(loss).backward()
             self.precision.scaler.unscale_(self.optimizer)
             grad_norm = clip_gradients(self.net.parameters(), o.grad_clip, o.clip_noop)

@@ -4,7 +4,9 @@ loss, a controller reward and an evaluation for a network running an architectur
 
 Rewards (reference/enas.md section 2a): for images, the accuracy on one validation minibatch,
 not augmented, the next batch of a shuffled pass each time; for text, ``80 / perplexity`` on one
-validation window (enas_lm ``REWARD_CONSTANT``), with a fresh (zero) hidden state.
+validation window (enas_lm ``REWARD_CONSTANT``), from a zero hidden state; the windows come in
+order through the validation stream, as enas_lm's ``input_producer`` gives them
+(``DataConfig.reward_windows``; "random" draws a window at a random offset instead).
 """
 
 from __future__ import annotations
@@ -83,8 +85,9 @@ class ImageTask:
                  channels_last: bool = False, run_dir: Path | None = None):
         if cfg.dataset == "cifar10":
             data = cifar10_splits(mode, cfg.data_dir, cfg.download, num_valids=cfg.num_valids)
-        elif cfg.dataset == "digits":
-            data = digits(mode, **({} if cfg.num_valids is None else {"num_valids": cfg.num_valids}))
+        elif cfg.dataset in ("digits", "digits8"):
+            data = digits(mode, **({} if cfg.num_valids is None else {"num_valids": cfg.num_valids}),
+                          native=cfg.dataset == "digits8")
         elif cfg.dataset == "synthetic_cifar":
             root = _synthetic_root(run_dir)
             if not (root / "cifar-10-batches-py" / "data_batch_1").exists():
@@ -191,6 +194,7 @@ class TextTask:
         self.train = batchify(self.data.train, cfg.batch_size)                     # [T, B]
         self.valid_reward = batchify(self.data.valid, cfg.batch_size)
         self.reward_generator = torch.Generator().manual_seed(seed + 1)
+        self.reward_index = 0         # the next in-order reward window
         self.random_length = True     # enas_lm trains with random_len=True, searching and final
 
     @property
@@ -219,7 +223,17 @@ class TextTask:
         return loss, out.hidden, {"ppl": ce.detach().exp(), "lr_scale": x.shape[0] / self.cfg.bptt}
 
     def reward_batch(self):
-        return random_window(self.valid_reward, self.cfg.bptt, self.reward_generator)
+        if self.cfg.reward_windows == "random":
+            return random_window(self.valid_reward, self.cfg.bptt, self.reward_generator)
+        T, bptt = self.valid_reward.shape[0], self.cfg.bptt                 # valid_reward: [T, B]
+        count = (T - 1) // bptt
+        if count < 1:
+            raise ValueError(f"the validation split has {T} steps per column at batch size {self.cfg.batch_size}, "
+                             f"too few for one reward window of bptt={bptt}: lower bptt or the batch size, or "
+                             "give more validation text")
+        start = (self.reward_index % count) * bptt
+        self.reward_index += 1
+        return self.valid_reward[start:start + bptt], self.valid_reward[start + 1:start + 1 + bptt]
 
     @torch.no_grad()
     def score(self, net, batch, arch=None) -> torch.Tensor:
@@ -240,10 +254,15 @@ class TextTask:
 
     @torch.no_grad()
     def evaluate(self, net, arch=None, split: str = "valid") -> float:
-        """Perplexity over a whole split, hidden state carried across windows."""
-        data = batchify(self.data.valid if split == "valid" else self.data.test, self.cfg.eval_batch_size)
+        """Perplexity over a whole split, hidden state carried across windows (the test split
+        with ``test_batch_size`` and ``test_bptt`` where they are set)."""
+        c = self.cfg
+        test = split != "valid"
+        batch = c.test_batch_size if test and c.test_batch_size else c.eval_batch_size
+        bptt = c.test_bptt if test and c.test_bptt else c.bptt
+        data = batchify(self.data.test if test else self.data.valid, batch)
         total, count, hidden = 0.0, 0, None
-        for x, y, _ in bptt_windows(data, self.cfg.bptt):
+        for x, y, _ in bptt_windows(data, bptt):
             out = net(x, hidden, arch)
             hidden = out.hidden
             total += F.cross_entropy(out.logits.flatten(0, 1), y.flatten(), reduction="sum").item()
@@ -251,10 +270,11 @@ class TextTask:
         return math.exp(total / count)
 
     def state_dict(self) -> dict:
-        return {"reward_generator": self.reward_generator.get_state()}
+        return {"reward_generator": self.reward_generator.get_state(), "reward_index": self.reward_index}
 
     def load_state_dict(self, state: dict) -> None:
         self.reward_generator.set_state(state["reward_generator"])
+        self.reward_index = state.get("reward_index", 0)   # older checkpoints drew random windows
 
 
 def train_from_scratch(task, net, optim, epochs: int, max_steps: int | None = None):
@@ -284,11 +304,14 @@ def train_from_scratch(task, net, optim, epochs: int, max_steps: int | None = No
 
 def fit_to_data(config, task):
     """``config`` (a search or final config) with the network's data-given sizes taken from the
-    data: the RNN's vocabulary, the CNN classifier's number of classes (from the labels)."""
+    data: the RNN's vocabulary; the CNN's input channels (the stem) and number of classes (the
+    classifier, from the labels)."""
     if isinstance(task, TextTask) and config.net.vocab_size != task.vocab_size:
         return dataclasses.replace(config, net=dataclasses.replace(config.net, vocab_size=task.vocab_size))
-    if isinstance(task, ImageTask) and config.net.num_classes != task.data.num_classes:
-        return dataclasses.replace(config, net=dataclasses.replace(config.net, num_classes=task.data.num_classes))
+    if isinstance(task, ImageTask):
+        given = {"num_classes": task.data.num_classes, "in_channels": int(task.data.train_x.shape[1])}
+        if any(getattr(config.net, k) != v for k, v in given.items()):
+            return dataclasses.replace(config, net=dataclasses.replace(config.net, **given))
     return config
 
 

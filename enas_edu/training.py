@@ -90,6 +90,35 @@ def make_sgd(parameters, optim_config) -> torch.optim.SGD:
                            weight_decay=o.weight_decay, foreach=o.foreach)
 
 
+def trainable_parameters(net, optim_config) -> list:
+    """The parameters SGD updates. With ``freeze_aux_head`` the auxiliary head is left out, as
+    ``micro_child.py`` leaves its variables out of the optimiser's list (they keep their initial
+    values; the aux loss still trains the trunk below the head)."""
+    if optim_config.freeze_aux_head and getattr(net, "aux_head", None) is not None:
+        net.aux_head.requires_grad_(False)
+    return [p for p in net.parameters() if p.requires_grad]
+
+
+def zero_gradients(optimizer: torch.optim.Optimizer, dense: bool) -> None:
+    """Clear the gradients before a backward pass.
+
+    ``dense=False``: set them to None, so a parameter the child does not use gets no update at
+    all. ``dense=True`` (``OptimConfig.dense_updates``, the official CNN searches): every
+    parameter holds a zero gradient, so SGD applies weight decay and the momentum step to the
+    shared weights the child did not use too, as TensorFlow's dense gradients of the official
+    ``l2_reg * sum(w^2)`` over all variables do.
+    """
+    if not dense:
+        optimizer.zero_grad(set_to_none=True)
+        return
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            else:
+                p.grad.zero_()
+
+
 def clip_gradients(parameters, max_norm: float | None, noop: bool = False) -> torch.Tensor:
     """Clip the global gradient norm to ``max_norm``; returns the norm before clipping.
 

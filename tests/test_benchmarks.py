@@ -68,3 +68,14 @@ def test_a_measured_smoke_epoch_reports_the_search_s_own_counts(bench):
     config = bench.search_config("macro", "smoke")
     assert r["shared_steps"] == config.max_train_steps and r["updates"] == config.reinforce.train_steps
     assert r["seconds"] > 0 and "digits" in r["data"]
+
+
+def test_the_fidelity_benchmark_times_dense_and_sparse_updates_of_both_supernets():
+    spec = importlib.util.spec_from_file_location("bench_fidelity", ROOT / "benchmarks" / "fidelity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lines = module.dense_cost(steps=2).splitlines()
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["macro", "micro"]
+    assert all(float(line.split("|")[5]) > 0 for line in lines[2:])      # the dense / sparse ratio
+    assert set(module.SETTINGS) == {"default (book profile)", "case_quirk=True", "dense_updates=True",
+                                    'init="official"'}

@@ -17,7 +17,7 @@ from enas_edu.baselines import (enas_without_controller_training, nas_without_we
 from enas_edu.cli import main
 from enas_edu.config import final_config, search_config
 from enas_edu.derive import derive
-from enas_edu.final import FinalTraining, run_final
+from enas_edu.final import FinalTraining, asgd_starts, run_final
 from enas_edu.search import Search, run_search
 
 
@@ -193,9 +193,22 @@ def test_the_command_line_reports_bad_input_clearly(tmp_path, capsys):
         main(["search", "nasnet"])
 
 
+def test_the_averaging_triggers_follow_their_rules():
+    # official (enas_lm fixed.py): worse than the best of all epochs but the last p
+    history = [100.0, 90.0, 85.0, 84.0, 86.0]
+    assert asgd_starts(history, 91.0, 2, 3, "official")          # 91 > min(100, 90)
+    assert not asgd_starts(history, 89.0, 2, 3, "official")      # 89 < 90
+    assert not asgd_starts(history[:3], 1e9, 0, 3, "official")   # not more than p epochs yet
+    assert asgd_starts([100.0], 101.0, 1, 0, "official") and not asgd_starts([], 1.0, 1, 0, "official")
+    # patience: p epochs in a row without a new best
+    assert asgd_starts(history, 91.0, 3, 3, "patience") and not asgd_starts(history, 91.0, 2, 3, "patience")
+    assert final_config("rnn", "0 1 1 0 1 2", "paper").optim.asgd_trigger == "official"
+
+
 def test_averaged_sgd_starts_after_the_patience_and_averages_every_later_step(tmp_path):
     config = final_config("rnn", "0 1 1 0 1 2", "smoke", epochs=2)
-    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, asgd_patience=0),
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, asgd_patience=0,
+                                                                   asgd_trigger="patience"),
                                  data=dataclasses.replace(config.data, dataset="synthetic_ptb"))
     training = FinalTraining(config, tmp_path / "run", progress=False)
     result = training.run()

@@ -281,8 +281,10 @@ def test_channels_last_and_bfloat16_hold_through_every_module(kind):
 def test_bad_construction_and_calls_raise_clear_errors():
     with pytest.raises(ValueError, match="style='final' builds one fixed child"):
         MicroNet(MicroNetConfig(style="final"))
-    with pytest.raises(ValueError, match="aux_head and drop_path_keep_prob belong to style='final'"):
-        MicroNetConfig(aux_head=True)
+    with pytest.raises(ValueError, match="drop_path_keep_prob belongs to style='final'"):
+        MicroNetConfig(drop_path_keep_prob=0.6)
+    with pytest.raises(ValueError, match="init must be one of"):
+        MacroNetConfig(init="xavier")
     with pytest.raises(ValueError, match="the supernet needs an architecture"):
         build("macro")(images())
     with pytest.raises(ValueError, match="expected a MacroArch"):

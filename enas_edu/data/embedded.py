@@ -1,6 +1,8 @@
 """Small real data shipped inside the package (see ``embedded/README.md`` for sources and licences).
 
-- :func:`digits`: the UCI handwritten digits as a CIFAR-shaped task (32 x 32 x 3, 10 classes).
+- :func:`digits`: the UCI handwritten digits as a CIFAR-shaped task (32 x 32 x 3, 10 classes), or
+  at their native 8 x 8 in one channel (``native=True``: the ground-truth table's data, where a
+  child trains alone in under two seconds).
 - :func:`kjv_text`: the King James New Testament in PTB format (180k words, 5,000-word vocabulary).
 
 They let the demo, the book's CPU profile and the tests learn from real data. Numbers measured on
@@ -24,6 +26,7 @@ DIGITS_MD5 = "9b335364a7bfd63947c7480a5bd51f2d"
 KJV_MD5 = {"train": "e2869714df8ec961392c3290af3f1b2e", "valid": "7537255dc9f0d6e2243d61dc81b36aa5",
            "test": "6715cf81c7ebca10c38c82b1cc138177"}
 DIGITS_NAME = "UCI handwritten digits (shipped; 8x8 upscaled to 32x32)"
+DIGITS8_NAME = "UCI handwritten digits (shipped; native 8x8, one channel)"
 KJV_NAME = "King James New Testament (shipped; PTB format)"
 NUM_TEST_DIGITS = 297   # 1,797 = 1,500 train + 297 test
 
@@ -35,23 +38,25 @@ def _checked(path: Path, md5: str) -> Path:
     return path
 
 
-def digits_arrays() -> tuple[torch.Tensor, torch.Tensor]:
-    """All 1,797 digits as uint8 [N, 3, 32, 32] (0..16 scaled to 0..255, x4 nearest) and labels."""
+def digits_arrays(native: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """All 1,797 digits as uint8 [N, 3, 32, 32] (0..16 scaled to 0..255, x4 nearest) and labels;
+    ``native=True``: uint8 [N, 1, 8, 8], the pixels as recorded."""
     with gzip.open(_checked(FOLDER / "digits.csv.gz", DIGITS_MD5), "rt") as f:
         table = np.loadtxt(f, delimiter=",")
-    pixels = table[:, :64].reshape(-1, 1, 8, 8) * (255.0 / 16.0)
-    images = np.repeat(np.repeat(pixels, 4, axis=2), 4, axis=3).repeat(3, axis=1)
+    pixels = table[:, :64].reshape(-1, 1, 8, 8) * (255.0 / 16.0)                  # [N, 1, 8, 8]
+    images = pixels if native else np.repeat(np.repeat(pixels, 4, axis=2), 4, axis=3).repeat(3, axis=1)
     return torch.from_numpy(images.round().astype(np.uint8)), torch.from_numpy(table[:, 64].astype(np.int64))
 
 
-def digits(mode: str = "search", num_valids: int = 150) -> ImageData:
+def digits(mode: str = "search", num_valids: int = 150, native: bool = False) -> ImageData:
     """The digits split like CIFAR-10: the last 297 test; for the search, the last 150 of the
-    remaining 1,500 validate (statistics from the rest); for final training, all 1,500 train."""
+    remaining 1,500 validate (statistics from the rest); for final training, all 1,500 train.
+    ``native=True`` keeps them 8 x 8 in one channel."""
     if mode not in ("search", "final"):
         raise ValueError(f"mode must be 'search' or 'final', got {mode!r}")
-    x, y = digits_arrays()
+    x, y = digits_arrays(native)
     cut = len(x) - NUM_TEST_DIGITS
-    return enas_split(DIGITS_NAME, x[:cut], y[:cut], x[cut:], y[cut:],
+    return enas_split(DIGITS8_NAME if native else DIGITS_NAME, x[:cut], y[:cut], x[cut:], y[cut:],
                       num_valids=num_valids if mode == "search" else 0, source=str(FOLDER / "digits.csv.gz"))
 
 

@@ -20,6 +20,15 @@ layer i - 1. The previous layer is always read, so it has no bit.
     builds the separable ops 1 and 3 as full convolutions (``size = [3, 3, 5, 5]``, always
     ``conv2d``), which is what the published 24-layer model was trained with. It has no code
     for the pooling ops (``pass``); here they are ReLU-conv1x1-BN then the pool.
+
+Official quirk (``case_quirk``, off by default: it is a bug). ``_enas_layer`` builds each branch
+inside a loop as ``y = ...; branches[tf.equal(count, k)] = lambda: y`` and calls ``tf.case``
+after the loop. Python closures read ``y`` when they are called, by which time ``y`` is the
+last branch built, so every case returns the max-pool branch (1 x 1 conv, 3 x 3 max pool)
+whatever op the controller chose. In the official macro *search* only the skip decisions
+changed the network; the op decisions were rewarded for nothing (chapter 6). ``True``
+reproduces that: every layer of the search runs branch ``num_ops - 1``. The final style builds
+its layers with ``_fixed_layer``, which has no ``tf.case``, so the switch is search-only.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import torch.nn as nn
 
 from ..spaces.macro import MacroArch, MacroSpace
 from .base import Supernet
+from .init import INITS, official_init
 from .ops import ConvBNReLU, FactorizedReduce, Pool, ReLUConvBN, SepConv, batch_norm
 
 STYLES = ("search", "final")
@@ -52,10 +62,17 @@ class MacroNetConfig:
     keep_prob: float = 0.9          # --child_keep_prob
     style: str = "search"
     separable_as_conv: bool = True  # final style: the official fixed layer's full convs
+    case_quirk: bool = False        # search style: every op runs the last branch, as tf.case did
+    init: str = "pytorch"           # or "official": create_weight's he_normal (supernets/init.py)
 
     def __post_init__(self):
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {self.style!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if self.case_quirk and self.style != "search":
+            raise ValueError("case_quirk reproduces the official search layer (_enas_layer); the final style "
+                             "(_fixed_layer) has no tf.case, so it needs case_quirk=False")
         if self.num_layers < 1 or self.out_filters < 2 or self.out_filters % 2:
             raise ValueError("num_layers must be >= 1 and out_filters an even number >= 2")
         if not 0 < self.keep_prob <= 1:
@@ -69,6 +86,11 @@ class MacroNetConfig:
 
     def space(self) -> MacroSpace:
         return MacroSpace(num_layers=self.num_layers, num_ops=self.num_ops)
+
+    def branch_run(self, op: int) -> int:
+        """The branch a layer runs for the chosen ``op``: ``op``, or with ``case_quirk`` the
+        last one built (``num_ops - 1``)."""
+        return self.num_ops - 1 if self.case_quirk else op
 
 
 def _branch(op: int, C_in: int, C: int, config: MacroNetConfig) -> nn.Module:
@@ -104,7 +126,7 @@ class MacroNet(Supernet):
             layer = nn.Module()
             layer.branches = nn.ModuleDict({
                 str(op): _branch(op, C, C, config)
-                for op in range(config.num_ops) if arch is None or arch.ops[k] == op})
+                for op in range(config.num_ops) if arch is None or config.branch_run(arch.ops[k]) == op})
             if k > 0:
                 if config.style == "search":
                     layer.skip = batch_norm(C)           # BN(add_n(skips + [out]))
@@ -120,6 +142,8 @@ class MacroNet(Supernet):
                 C = C_out
         self.dropout = nn.Dropout(1 - config.keep_prob)
         self.classifier = nn.Linear(C, config.num_classes, bias=False)
+        if config.init == "official":
+            official_init(self)
 
     def _last_use(self, arch: MacroArch | None) -> list[int] | None:
         """For each entry of ``layers`` ([stem, out_0, ...]), the last layer that reads it.
@@ -142,7 +166,7 @@ class MacroNet(Supernet):
         final = self.config.style == "final"
         layers = [self.stem(x)]                                                   # [N, C, H, W]
         for k, layer in enumerate(self.layers):
-            out = layer.branches[str(arch.ops[k])](layers[-1])
+            out = layer.branches[str(self.config.branch_run(arch.ops[k]))](layers[-1])
             if k > 0:
                 chosen = [layers[i] for i, bit in enumerate(arch.skips[k]) if bit]
                 if final:

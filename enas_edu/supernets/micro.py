@@ -17,7 +17,7 @@ Two styles, as in the official code:
 ``style="final"`` (``_fixed_layer``): the network trained from scratch. Reduction cells stride
     their ops on the cell inputs; ``layer_base`` (ReLU, 1 x 1 conv, BN) precedes every cell; the
     loose ends are only concatenated, so a cell outputs ``len(loose_ends) * C`` channels;
-    drop-path and the auxiliary head are available.
+    drop-path is available. Both styles can carry the auxiliary head.
 
 Built with ``arch``, a network holds only the weights that architecture uses: with
 ``style="search"`` it computes exactly what the supernet computes for ``arch`` (and
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from ..spaces.micro import MicroArch, MicroNode, MicroSpace, loose_ends
 from .base import Supernet
+from .init import INITS, official_init
 from .ops import FactorizedReduce, Pool, ReLUConvBN, SepConv, batch_norm, drop_path
 
 STYLES = ("search", "final")
@@ -58,17 +59,23 @@ class MicroNetConfig:
     keep_prob: float = 0.9          # --child_keep_prob: dropout before the classifier
     style: str = "search"
     drop_path_keep_prob: float | None = None   # final style: --child_drop_path_keep_prob
-    aux_head: bool = False          # final style: --child_use_aux_heads
+    #: --child_use_aux_heads: an auxiliary classifier after the second reduction. The official
+    #: micro search sets it too (cifar10_micro_search.sh); micro_child.py builds it there and adds
+    #: 0.4 x its loss, with its weights left out of training (OptimConfig.freeze_aux_head).
+    aux_head: bool = False
+    init: str = "pytorch"           # or "official": create_weight's he_normal (supernets/init.py)
 
     def __post_init__(self):
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, got {self.style!r}")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         if self.num_layers < 0 or self.out_filters < 2 or self.out_filters % 2:
             raise ValueError("num_layers must be >= 0 and out_filters an even number >= 2")
         if not 0 < self.keep_prob <= 1:
             raise ValueError(f"keep_prob must be in (0, 1], got {self.keep_prob}")
-        if self.style == "search" and (self.aux_head or self.drop_path_keep_prob is not None):
-            raise ValueError("aux_head and drop_path_keep_prob belong to style='final'")
+        if self.style == "search" and self.drop_path_keep_prob is not None:
+            raise ValueError("drop_path_keep_prob belongs to style='final' (the search has no drop-path)")
 
     @property
     def reduction_layers(self) -> tuple[int, int]:
@@ -232,6 +239,8 @@ class MicroNet(Supernet):
                 self.aux_head, self.aux_after = AuxHead(c_p, size, config.num_classes), layer
         self.dropout = nn.Dropout(1 - config.keep_prob)
         self.classifier = nn.Linear(c_p, config.num_classes, bias=False)
+        if config.init == "official":
+            official_init(self)
 
     @property
     def drop_path_progress(self) -> float:

@@ -6,6 +6,14 @@ Batch norm follows the official ``batch_norm``: epsilon 1e-5, moving averages wi
 scores a child for the controller (``micro_child.py`` forces ``is_training=True`` when
 ``fixed_arc`` is None); ``track_stats=False`` gives that behaviour: batch statistics always, no
 running averages. Pooling uses TF's "SAME" averaging, which does not count the padding.
+
+One deviation is documented rather than switched: padding of strided ops. PyTorch pads a
+k x k convolution or pool by k // 2 on every side; TF's "SAME" pads an even-sized input at
+stride 2 by ``k - 2`` pixels in total, the extra one at the bottom and right (for k = 3: none at
+the top and left, one at the bottom and right). So a stride-2 window here covers input rows
+``2i - 1 .. 2i + 1`` where the official one covers ``2i .. 2i + 2``: the same sizes and weights,
+the sampled grid one pixel up and to the left. It touches only the stride-2 ops of the micro
+final reduction cells (factorized reductions are 1 x 1 and unpadded), and costs nothing to keep.
 """
 
 from __future__ import annotations

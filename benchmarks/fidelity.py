@@ -1,0 +1,174 @@
+"""The official code's deviations as switches (issue #17): what each one changes, measured.
+
+Usage: ``python benchmarks/fidelity.py [--seeds 4] [--workers 2] [--micro-epochs 5]``
+
+1. **Against the ground truth** (``enas_edu.bench``): the study's ENAS search (the book profile's
+   macro settings on the 3-layer space, the digits at 8 x 8, 20 epochs, then ``derive``) with
+   one switch turned at a time, ``--seeds`` seeds each, the same seeds for every setting; each
+   derived child is scored by its true test accuracy in the table:
+   ``case_quirk`` (every op runs max pool, as the official tf.case did), ``dense_updates``
+   (weight decay and momentum for unused shared weights) and ``init="official"`` (He normal
+   over the official stored shapes).
+2. **Cost of dense updates**: seconds per shared-weight step of the book micro and macro
+   supernets, dense vs sparse, interleaved in one process.
+3. **Auxiliary head in the micro search**: the book micro search for ``--micro-epochs``
+   epochs, with the head (0.4 x its loss, head frozen, as cifar10_micro_search.sh) and
+   without, 2 seeds: the last epoch's mean reward and the derived child's validation accuracy
+   with the shared weights.
+
+4. **RNN reward windows**: the book RNN search for ``--rnn-epochs`` epochs with the reward
+   windows in order (enas_lm) and at random offsets (the book profile), 2 seeds: the last
+   epoch's mean reward and the derived cell's validation perplexity with the shared weights.
+
+Prints Markdown tables for BENCHMARKS.md ("Fidelity switches").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing as mp
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+SETTINGS = {
+    "default (book profile)": lambda c: c,
+    "case_quirk=True": lambda c: dataclasses.replace(c, net=dataclasses.replace(c.net, case_quirk=True)),
+    "dense_updates=True": lambda c: dataclasses.replace(c, optim=dataclasses.replace(c.optim, dense_updates=True)),
+    'init="official"': lambda c: dataclasses.replace(c, net=dataclasses.replace(c.net, init="official")),
+}
+
+
+def _truth_job(args):
+    import torch
+    from enas_edu.bench.study import StudyConfig, run_method
+    from enas_edu.bench.table import GroundTruth
+    torch.set_num_threads(1)
+    setting, seed, work = args
+    cfg = StudyConfig.profile("book", snapshots=())
+    truth = GroundTruth.load()
+    folder = "".join(ch for ch in setting if ch.isalnum())
+    r = run_method("enas", seed, cfg, truth, Path(work), configure=SETTINGS[setting], name=f"{folder}_seed{seed}")
+    return setting, seed, r
+
+
+def against_truth(seeds: int, workers: int) -> str:
+    jobs = []
+    with tempfile.TemporaryDirectory() as work:
+        jobs = [(s, seed, work) for seed in range(seeds) for s in SETTINGS]
+        with mp.get_context("spawn").Pool(workers) as pool:
+            results = pool.map(_truth_job, jobs)
+    lines = ["| setting | true test acc (mean ± std) | per seed | percentile (mean) | seconds (mean) |",
+             "|---|---|---|---|---|"]
+    for s in SETTINGS:
+        rows = [r for setting, _, r in sorted(results, key=lambda x: x[1]) if setting == s]
+        acc = [r["true_test"] for r in rows]
+        lines.append(f"| {s} | {statistics.mean(acc):.4f} ± {statistics.stdev(acc):.4f} | "
+                     f"{', '.join(f'{a:.4f}' for a in acc)} | {statistics.mean(r['percentile'] for r in rows):.1f} | "
+                     f"{statistics.mean(r['seconds'] for r in rows):.0f} |")
+    return "\n".join(lines)
+
+
+def dense_cost(steps: int = 40) -> str:
+    import torch
+    import torch.nn.functional as F
+    from enas_edu.config import search_config
+    from enas_edu.search import NETS
+    from enas_edu.training import make_sgd, zero_gradients
+    lines = ["| supernet (book profile) | parameter tensors | sparse s/step | dense s/step | dense / sparse |",
+             "|---|---|---|---|---|"]
+    for space in ("macro", "micro"):
+        cfg = search_config(space, "book")
+        torch.manual_seed(0)
+        net = NETS[space](cfg.net)
+        opt = {d: make_sgd(net.parameters(), dataclasses.replace(cfg.optim, dense_updates=d)) for d in (False, True)}
+        archs = [net.space.sample(torch.Generator().manual_seed(i)) for i in range(steps)]
+        x, y = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
+        seconds = {False: 0.0, True: 0.0}
+        for i, arch in enumerate(archs):
+            for dense in ((False, True) if i % 2 else (True, False)):    # interleaved, alternating order
+                t0 = time.perf_counter()
+                zero_gradients(opt[dense], dense)
+                F.cross_entropy(net(x, arch), y).backward()
+                opt[dense].step()
+                seconds[dense] += time.perf_counter() - t0
+        n = sum(1 for _ in net.parameters())
+        lines.append(f"| {space} | {n:,} | {seconds[False] / steps:.4f} | {seconds[True] / steps:.4f} | "
+                     f"{seconds[True] / seconds[False]:.2f} |")
+    return "\n".join(lines)
+
+
+def micro_aux(epochs: int) -> str:
+    from enas_edu.config import search_config
+    from enas_edu.derive import derive
+    from enas_edu.search import run_search
+    lines = ["| micro search (book profile) | seed | last epoch's mean reward | derived child, shared-weight valid acc |",
+             "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as work:
+        for aux in (False, True):
+            for seed in (0, 1):
+                c = search_config("micro", "book", seed=seed, epochs=epochs)
+                c = dataclasses.replace(c, net=dataclasses.replace(c.net, aux_head=aux),
+                                        optim=dataclasses.replace(c.optim, aux_weight=0.4 if aux else 0.0,
+                                                                  freeze_aux_head=True))
+                run = Path(work) / f"aux{aux}-{seed}"
+                s = run_search(c, run, progress=False)
+                last = [r for r in s.run_dir.read() if r["phase"] == "epoch"][-1]
+                d = derive(run, num_samples=200, top_k=10, seed=seed)
+                lines.append(f"| aux head {'on (0.4, frozen)' if aux else 'off'} | {seed} | {last['reward']:.3f} | "
+                             f"{d.full_valid:.3f} |")
+    return "\n".join(lines)
+
+
+def rnn_windows(epochs: int) -> str:
+    from enas_edu.config import search_config
+    from enas_edu.derive import derive
+    from enas_edu.search import run_search
+    lines = ["| RNN search (book profile) | seed | last epoch's mean reward | derived cell, shared-weight valid ppl |",
+             "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as work:
+        for windows in ("random", "in_order"):
+            for seed in (0, 1):
+                c = search_config("rnn", "book", seed=seed, epochs=epochs)
+                c = dataclasses.replace(c, data=dataclasses.replace(c.data, reward_windows=windows))
+                run = Path(work) / f"{windows}-{seed}"
+                s = run_search(c, run, progress=False)
+                last = [r for r in s.run_dir.read() if r["phase"] == "epoch"][-1]
+                d = derive(run, num_samples=100, top_k=5, seed=seed)
+                lines.append(f"| reward windows {windows} | {seed} | {last['reward']:.3f} | {d.full_valid:.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--micro-epochs", type=int, default=5)
+    parser.add_argument("--rnn-epochs", type=int, default=3)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["truth", "cost", "aux", "rnn"])
+    args = parser.parse_args()
+    import torch
+    print(f"hardware: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
+          f"torch {torch.__version__}; command: python benchmarks/fidelity.py {' '.join(sys.argv[1:])}\n")
+    if "truth" not in args.skip:
+        print(f"### Against the ground truth ({args.seeds} seeds, {args.workers} processes)\n")
+        print(against_truth(args.seeds, args.workers), "\n", flush=True)
+    if "cost" not in args.skip:
+        print("### Cost of dense updates\n")
+        print(dense_cost(), "\n", flush=True)
+    if "aux" not in args.skip:
+        print(f"### Auxiliary head in the micro search ({args.micro_epochs} epochs)\n")
+        print(micro_aux(args.micro_epochs), "\n", flush=True)
+    if "rnn" not in args.skip:
+        print(f"### RNN reward windows ({args.rnn_epochs} epochs)\n")
+        print(rnn_windows(args.rnn_epochs), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The ground-truth table and the study that scores searches with it (issue #14)."""
+
+import json
+
+import pytest
+import torch
+
+from enas_edu.bench import recipe, table
+from enas_edu.bench.study import StudyConfig, random_sampling, run_study, shared_scores, study_search_config
+from enas_edu.bench.table import GroundTruth, write_table
+from enas_edu.data.embedded import digits_arrays
+from enas_edu.ranking import rank_correlation
+from enas_edu.search import Search
+
+SPACE = recipe.SPACE
+
+
+def hand_table(tmp_path, rows, seeds=(0, 1)):
+    meta = {"space": {"name": "macro", "num_layers": 3, "num_ops": 6}, "recipe": {}, "data": "hand-made",
+            "seeds": list(seeds), "cost": {}}
+    path = tmp_path / "hand.json.gz"
+    return path, write_table(path, meta, rows)
+
+
+def row(arc, valid, test, seconds=(1.0, 1.0), params=10, flops=20):
+    return {"arc": arc, "params": params, "flops": flops, "valid": list(valid), "test": list(test),
+            "seconds": list(seconds)}
+
+
+def full_fake_table(tmp_path):
+    """Every child of the space with an accuracy that is a known function of the architecture."""
+    rows = []
+    for a in SPACE.enumerate():
+        test = 0.5 + 0.1 * sum(op < 4 for op in a.ops) + 0.01 * sum(map(sum, a.skips))
+        rows.append(row(SPACE.to_arc_string(a), (test - 0.01, test + 0.01), (test, test)))
+    return hand_table(tmp_path, rows)
+
+
+# ------------------------------------------------------------------ the shipped table
+def test_shipped_table_verifies_and_covers_the_whole_space(tmp_path):
+    truth = GroundTruth.load()
+    assert table.TABLE_SHA256 == table.sha256(table.FILE)
+    assert len(truth) == 6**3 * 2**3 == 1728
+    assert set(truth.arcs) == {SPACE.to_arc_string(a) for a in SPACE.enumerate()}
+    assert truth.per_seed["test"].shape == (1728, 2) == truth.per_seed["valid"].shape
+    # accuracies are counts over 297 test and 150 validation images
+    assert torch.allclose((truth.per_seed["test"] * 297).round() / 297, truth.per_seed["test"], atol=1e-5)
+    assert torch.allclose((truth.per_seed["valid"] * 150).round() / 150, truth.per_seed["valid"], atol=1e-5)
+    assert truth.meta["seeds"] == [0, 1] and truth.meta["cost"]["core_seconds_training"] > 0
+    # the recorded cost of one child matches the recipe: same parameter count when rebuilt
+    arc = truth.arcs[100]
+    assert truth.query(arc)["params"] == recipe.child_cost(SPACE.from_arc_string(arc), recipe.Recipe())["params"]
+    damaged = tmp_path / "damaged.json.gz"
+    data = bytearray(table.FILE.read_bytes())
+    data[len(data) // 2] ^= 1
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="SHA-256"):
+        GroundTruth.load(damaged, table.TABLE_SHA256)
+    with pytest.raises(ValueError, match="give the SHA-256"):
+        GroundTruth.load(damaged)
+
+
+# ------------------------------------------------------------------ the API, exactly
+def test_queries_are_exact_on_a_hand_made_table(tmp_path):
+    path, digest = hand_table(tmp_path, [
+        row("a", (0.9, 0.8), (0.70, 0.80), params=5),
+        row("b", (0.6, 0.6), (0.90, 0.90)),
+        row("c", (1.0, 1.0), (0.75, 0.75)),
+        row("d", (0.5, 0.7), (0.60, 0.50)),
+    ])
+    truth = GroundTruth.load(path, digest)
+    q = truth.query("a")
+    assert q["test"] == pytest.approx(0.75) and q["valid"] == pytest.approx(0.85)
+    assert q["test_per_seed"] == [0.70, 0.80] and q["params"] == 5 and q["seconds"] == 2.0
+    assert [r["arc"] for r in truth.best(2)] == ["b", "a"]           # a and c tie at 0.75: table order
+    assert [r["arc"] for r in truth.best(1, "valid")] == ["c"]
+    assert truth.regret("b") == 0.0 and truth.regret("d") == pytest.approx(0.35)
+    # percentile: share of the other three with a lower mean, ties counted half
+    assert truth.percentile("b") == pytest.approx(100.0)
+    assert truth.percentile("d") == pytest.approx(0.0)
+    assert truth.percentile("a") == pytest.approx(100 * (1 + 0.5) / 3)
+    dist = truth.distribution("test")
+    assert dist["median"] == pytest.approx(0.75) and dist["max"] == pytest.approx(0.9) and dist["n"] == 4
+    assert dist["seed_std_mean"] == pytest.approx((0.1 / 2**0.5 + 0 + 0 + 0.1 / 2**0.5) / 4)
+    with pytest.raises(KeyError, match="not in the table"):
+        truth.query("e")
+    with pytest.raises(ValueError, match="metric must be"):
+        truth.scores("train")
+    with pytest.raises(ValueError, match="lacks a result"):
+        hand_table(tmp_path, [row("a", (0.9,), (0.7, 0.8))])
+
+
+def test_rank_statistics_agree_with_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 30, (400,), generator=g).double()           # many ties, as accuracies have
+    y = x + torch.randint(0, 40, (400,), generator=g).double()
+    r = rank_correlation(x, y, top_k=10)
+    assert r["kendall_tau"] == pytest.approx(stats.kendalltau(x.numpy(), y.numpy()).statistic, abs=1e-12)
+    assert r["spearman_rho"] == pytest.approx(stats.spearmanr(x.numpy(), y.numpy()).statistic, abs=1e-12)
+
+
+# ------------------------------------------------------------------ the data the table is about
+def test_native_digits_are_the_upscaled_ones_unscaled():
+    small, labels = digits_arrays(native=True)
+    big, labels32 = digits_arrays()
+    assert small.shape == (1797, 1, 8, 8) and small.dtype == torch.uint8
+    assert torch.equal(big[:, :1, ::4, ::4], small) and torch.equal(labels, labels32)
+    task = recipe.make_task(recipe.Recipe(), 0)
+    assert task.data.train_x.shape == (1350, 1, 8, 8) and len(task.data.valid_x) == 150 and len(task.data.test_x) == 297
+
+
+# ------------------------------------------------------------------ the study
+def test_scoring_every_child_leaves_the_search_unchanged(tmp_path):
+    cfg = StudyConfig.profile("smoke")
+    search_cfg = study_search_config(cfg, seed=3)
+    archs = [SPACE.sample(torch.Generator().manual_seed(i)) for i in range(5)]
+    plain = Search(search_cfg, tmp_path / "plain", progress=False)
+    plain.run()
+    scored = Search(search_cfg, tmp_path / "scored", progress=False)
+    assert scored.net.stem[0].in_channels == 1               # the stem fits the one-channel digits
+    scored.run(stop_at=1)
+    first = shared_scores(scored, archs)
+    assert torch.equal(first, shared_scores(scored, archs))   # scoring twice gives the same scores
+    scored.run()
+    for a, b in zip(plain.net.state_dict().values(), scored.net.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(plain.controller.state_dict().values(), scored.controller.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_tiny_study_scores_each_choice_from_the_table(tmp_path):
+    path, digest = full_fake_table(tmp_path)
+    truth = GroundTruth.load(path, digest)
+    cfg = StudyConfig.profile("smoke")
+    summary = run_study(cfg, tmp_path / "study", path, digest, progress=False)
+    runs = [json.loads(line) for line in (tmp_path / "study" / "runs.jsonl").read_text().splitlines()]
+    assert [(r["method"], r["seed"]) for r in runs] == [(m, s) for m in cfg.methods for s in cfg.seeds]
+    best = float(truth.scores("test").max())
+    scores = truth.scores("test")
+    for r in runs:
+        mine = float(scores[truth.arcs.index(r["arc"])])
+        assert r["true_test"] == pytest.approx(mine) and r["regret"] == pytest.approx(best - mine)
+        assert r["percentile"] == pytest.approx(
+            100 * (float((scores < mine).sum()) + 0.5 * (float((scores == mine).sum()) - 1)) / (len(truth) - 1))
+        if r["method"] != "random":
+            assert [c["epoch"] for c in r["correlation"]] == list(cfg.snapshots)
+            assert all(-1 <= c["kendall_tau"] <= 1 and c["n"] == cfg.score_archs for c in r["correlation"])
+    for method, m in summary["methods"].items():
+        values = [r["true_test"] for r in runs if r["method"] == method]
+        assert m["true_test"]["mean"] == pytest.approx(sum(values) / len(values))
+        assert m["true_test"]["std"] == pytest.approx(torch.tensor(values).std().item())
+    # random sampling: the best validation accuracy among the n drawn children, n from the ENAS budget
+    n = summary["methods"]["random"]["children_trained"]
+    enas_seconds = sum(r["seconds"] for r in runs if r["method"] == "enas") / len(cfg.seeds)
+    assert n == max(1, round(enas_seconds / 1.0))
+    drawn = torch.randperm(len(truth), generator=torch.Generator().manual_seed(1))[:n]
+    valid = truth.per_seed["valid"][drawn, 1]
+    assert random_sampling(1, n, truth)["arc"] == truth.arcs[int(drawn[int(valid.argmax())])]
+    assert json.loads((tmp_path / "study" / "config.json").read_text())["table"]["sha256"] == digest
+
+
+def test_study_refuses_what_it_cannot_run():
+    with pytest.raises(ValueError, match="unknown method"):
+        StudyConfig(methods=("enas", "darts"))
+    with pytest.raises(ValueError, match="budget of an 'enas' search"):
+        StudyConfig(methods=("random",))
+    with pytest.raises(ValueError, match="snapshots"):
+        StudyConfig(epochs=5, snapshots=(10,))
