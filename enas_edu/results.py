@@ -111,7 +111,9 @@ def recorded_runs(root: str | Path, space: str | None = None, kind: str | None =
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [load_run(p) for p in sorted(root.iterdir()) if (p / "config.json").exists()]
+    # a recorded run holds its config and metrics; other folders (the ground-truth study) are not runs
+    runs = [load_run(p) for p in sorted(root.iterdir())
+            if (p / "config.json").exists() and (p / "metrics.jsonl").exists()]
     return [r for r in runs if (space is None or r.space == space) and (kind is None or r.kind == kind)]
 
 

@@ -53,6 +53,8 @@ def test_the_book_finds_recorded_runs_by_space_and_kind(search_run, tmp_path, mo
     (root / "notebooks").mkdir()
     assert main(["record", str(search_run), "--results", str(root / "results"), "--name", "a"]) == 0
     assert main(["record", str(search_run), "--results", str(root / "results"), "--name", "a"]) == 2
+    (root / "results" / "ground_truth_study").mkdir()          # a study folder is not a run
+    (root / "results" / "ground_truth_study" / "config.json").write_text("{}")
     monkeypatch.chdir(root / "notebooks")
     book = chapter_setup(runs=str(tmp_path / "runs"))
     assert [r.name for r in book.recorded("macro")] == ["a"]
