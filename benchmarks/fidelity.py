@@ -104,45 +104,41 @@ def dense_cost(steps: int = 40) -> str:
     return "\n".join(lines)
 
 
-def micro_aux(epochs: int) -> str:
+def _book_searches(space: str, epochs: int, settings: dict, header: str, samples: int, top_k: int,
+                   digits: int) -> str:
+    """One book-profile search of ``space`` per (setting, seed 0 and 1), each derived: a table
+    row with the last epoch's mean reward and the derived child's shared-weight validation score.
+    ``settings`` maps a row label to a function that changes the search config."""
     from enas_edu.config import search_config
     from enas_edu.derive import derive
     from enas_edu.search import run_search
-    lines = ["| micro search (book profile) | seed | last epoch's mean reward | derived child, shared-weight valid acc |",
+    lines = [f"| {header} | seed | last epoch's mean reward | derived child, shared-weight validation |",
              "|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as work:
-        for aux in (False, True):
+        for i, (label, change) in enumerate(settings.items()):
             for seed in (0, 1):
-                c = search_config("micro", "book", seed=seed, epochs=epochs)
-                c = dataclasses.replace(c, net=dataclasses.replace(c.net, aux_head=aux),
-                                        optim=dataclasses.replace(c.optim, aux_weight=0.4 if aux else 0.0,
-                                                                  freeze_aux_head=True))
-                run = Path(work) / f"aux{aux}-{seed}"
-                s = run_search(c, run, progress=False)
+                run = Path(work) / f"{i}-{seed}"
+                s = run_search(change(search_config(space, "book", seed=seed, epochs=epochs)), run, progress=False)
                 last = [r for r in s.run_dir.read() if r["phase"] == "epoch"][-1]
-                d = derive(run, num_samples=200, top_k=10, seed=seed)
-                lines.append(f"| aux head {'on (0.4, frozen)' if aux else 'off'} | {seed} | {last['reward']:.3f} | "
-                             f"{d.full_valid:.3f} |")
+                d = derive(run, num_samples=samples, top_k=top_k, seed=seed)
+                lines.append(f"| {label} | {seed} | {last['reward']:.3f} | {d.full_valid:.{digits}f} |")
     return "\n".join(lines)
+
+
+def micro_aux(epochs: int) -> str:
+    def aux(on: bool):
+        return lambda c: dataclasses.replace(c, net=dataclasses.replace(c.net, aux_head=on),
+                                             optim=dataclasses.replace(c.optim, aux_weight=0.4 if on else 0.0,
+                                                                       freeze_aux_head=True))
+    return _book_searches("micro", epochs, {"aux head off": aux(False), "aux head on (0.4, frozen)": aux(True)},
+                          "micro search (book profile)", samples=200, top_k=10, digits=3)
 
 
 def rnn_windows(epochs: int) -> str:
-    from enas_edu.config import search_config
-    from enas_edu.derive import derive
-    from enas_edu.search import run_search
-    lines = ["| RNN search (book profile) | seed | last epoch's mean reward | derived cell, shared-weight valid ppl |",
-             "|---|---|---|---|"]
-    with tempfile.TemporaryDirectory() as work:
-        for windows in ("random", "in_order"):
-            for seed in (0, 1):
-                c = search_config("rnn", "book", seed=seed, epochs=epochs)
-                c = dataclasses.replace(c, data=dataclasses.replace(c.data, reward_windows=windows))
-                run = Path(work) / f"{windows}-{seed}"
-                s = run_search(c, run, progress=False)
-                last = [r for r in s.run_dir.read() if r["phase"] == "epoch"][-1]
-                d = derive(run, num_samples=100, top_k=5, seed=seed)
-                lines.append(f"| reward windows {windows} | {seed} | {last['reward']:.3f} | {d.full_valid:.1f} |")
-    return "\n".join(lines)
+    def windows(kind: str):
+        return lambda c: dataclasses.replace(c, data=dataclasses.replace(c.data, reward_windows=kind))
+    return _book_searches("rnn", epochs, {f"reward windows {k}": windows(k) for k in ("random", "in_order")},
+                          "RNN search (book profile)", samples=100, top_k=5, digits=1)
 
 
 def main() -> None:

@@ -108,15 +108,12 @@ def zero_gradients(optimizer: torch.optim.Optimizer, dense: bool) -> None:
     shared weights the child did not use too, as TensorFlow's dense gradients of the official
     ``l2_reg * sum(w^2)`` over all variables do.
     """
-    if not dense:
-        optimizer.zero_grad(set_to_none=True)
-        return
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            else:
-                p.grad.zero_()
+    optimizer.zero_grad(set_to_none=not dense)    # dense: one multi-tensor zero of the gradients
+    if dense:
+        for group in optimizer.param_groups:      # a gradient for every parameter, once
+            for p in group["params"]:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
 
 
 def clip_gradients(parameters, max_norm: float | None, noop: bool = False) -> torch.Tensor:

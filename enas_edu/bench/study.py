@@ -130,7 +130,7 @@ def run_method(method: str, seed: int, cfg: StudyConfig, truth: GroundTruth, wor
         pick = torch.randperm(len(arcs), generator=torch.Generator().manual_seed(0))[:cfg.score_archs]
         arcs = [arcs[i] for i in sorted(pick.tolist())]
     archs = [space.from_arc_string(a) for a in arcs]
-    true = torch.stack([truth.scores("test")[truth.index(a)] for a in arcs])
+    true = truth.scores("test")[[truth.index(a) for a in arcs]]                 # [len(arcs)]
     seconds, correlation = 0.0, []
     t0 = time.perf_counter()
     search = Search(search_cfg, run_dir, progress=False)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from .recipe import SPACE
+
 FILE = Path(__file__).parent / "macro3_digits8.json.gz"
 TABLE_SHA256 = "40e5f1960940e5cdb23397ea60e2a0461e4ceb781ef32f47f530241f72f9b49e"   # tools/make_ground_truth.py
 FORMAT = "enas_edu ground truth 1"
@@ -98,7 +100,6 @@ class GroundTruth:
     def _arc(self, arch) -> str:
         if isinstance(arch, str):
             return " ".join(arch.split())
-        from .recipe import SPACE
         return SPACE.to_arc_string(arch)
 
     def index(self, arch) -> int:
