@@ -20,6 +20,11 @@ Usage: ``python benchmarks/fidelity.py [--seeds 4] [--workers 2] [--micro-epochs
    windows in order (enas_lm) and at random offsets (the book profile), 2 seeds: the last
    epoch's mean reward and the derived cell's validation perplexity with the shared weights.
 
+5. **RNN final training switches**: one book-profile final training of a sampled cell (5
+   epochs), then its test perplexity evaluated as the book does (batch 10, windows of 35) and
+   as enas_lm's ``fixed_lib.py`` does (``test_batch_size=1``, ``test_bptt=1``), and for each
+   epoch whether the two averaged-SGD triggers (``asgd_trigger``) would have started averaging.
+
 Prints Markdown tables for BENCHMARKS.md ("Fidelity switches").
 """
 
@@ -141,13 +146,48 @@ def rnn_windows(epochs: int) -> str:
                           "RNN search (book profile)", samples=100, top_k=5, digits=1)
 
 
+def rnn_final(epochs: int) -> str:
+    """Test perplexity with the book's and the official test windows; when ASGD would start."""
+    import torch
+    from enas_edu.config import final_config
+    from enas_edu.final import FinalTraining, asgd_starts
+    from enas_edu.spaces import RNNCellSpace
+    arc = RNNCellSpace().to_arc_string(RNNCellSpace().sample(torch.Generator().manual_seed(0)))
+    with tempfile.TemporaryDirectory() as work:
+        config = final_config("rnn", arc, "book", seed=0, epochs=epochs)
+        training = FinalTraining(config, Path(work) / "final", progress=False)
+        training.run()
+        history = [r["valid_perplexity"] for r in training.run_dir.read() if r.get("phase") == "epoch"]
+        net, task = training._evaluated_net().eval(), training.task
+        lines = ["| test evaluation | batch | window | test perplexity | seconds |", "|---|---|---|---|---|"]
+        for label, batch, bptt in (("book profile (as validation)", None, None), ("enas_lm fixed_lib.py", 1, 1)):
+            task.cfg = dataclasses.replace(task.cfg, test_batch_size=batch, test_bptt=bptt)
+            t0 = time.perf_counter()
+            ppl = task.evaluate(net, split="test")
+            lines.append(f"| {label} | {batch or task.cfg.eval_batch_size} | {bptt or task.cfg.bptt} | {ppl:.2f} | "
+                         f"{time.perf_counter() - t0:.1f} |")
+    patience, best, bad = config.optim.asgd_patience, float("inf"), 0
+    starts = {"official": [], "patience": []}
+    for epoch, ppl in enumerate(history):
+        bad = 0 if ppl < best else bad + 1
+        best = min(best, ppl)
+        for trigger in starts:
+            if asgd_starts(history[:epoch], ppl, bad, patience, trigger):
+                starts[trigger].append(epoch + 1)
+    lines += ["", f"arc `{arc}`; validation perplexity per epoch: {', '.join(f'{v:.1f}' for v in history)}; "
+              f"epochs after which averaging would start (patience {patience}): official "
+              f"{starts['official'] or 'none'}, patience {starts['patience'] or 'none'}"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--micro-epochs", type=int, default=5)
     parser.add_argument("--rnn-epochs", type=int, default=3)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["truth", "cost", "aux", "rnn"])
+    parser.add_argument("--rnn-final-epochs", type=int, default=5)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["truth", "cost", "aux", "rnn", "final"])
     args = parser.parse_args()
     import torch
     print(f"hardware: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
@@ -163,7 +203,10 @@ def main() -> None:
         print(micro_aux(args.micro_epochs), "\n", flush=True)
     if "rnn" not in args.skip:
         print(f"### RNN reward windows ({args.rnn_epochs} epochs)\n")
-        print(rnn_windows(args.rnn_epochs), flush=True)
+        print(rnn_windows(args.rnn_epochs), "\n", flush=True)
+    if "final" not in args.skip:
+        print(f"### RNN final training: test windows and the averaging trigger ({args.rnn_final_epochs} epochs)\n")
+        print(rnn_final(args.rnn_final_epochs), flush=True)
 
 
 if __name__ == "__main__":
