@@ -19,6 +19,13 @@ refused, never replaced:
     --data-dir DIR --no-verify   your own files in CIFAR-10's / PTB's format from DIR
     --download                   fetch CIFAR-10 / PTB (into --data-dir, else the data root)
     --synthetic                  small generated files in those formats, in the run directory
+    --data PATH                  your own data, its kind detected (or named with --data-kind):
+        images (macro, micro): a folder of class folders (or of train/ test/ valid/ folders of
+        them), an .npz of arrays (enas_edu.data.save_arrays), torchvision:MNIST (any torchvision
+        data set; with --download); text (rnn): a folder of train/valid/test files, one text
+        file, or hf:NAME[:CONFIG] (a Hugging Face corpus). With --image-size, --valid-fraction,
+        --test-fraction, --max-vocab, --batch-size, --no-flip, --text-column.
+`train --from RUN` trains on the search's own data unless the command names data.
 The first line of a search or training says what is read, from where, and whether it was checked.
 """
 
@@ -35,7 +42,8 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .config import COMPILE_MODES, PROFILES, SPACES, final_config, search_config
+from .config import (COMPILE_MODES, LIBRARY_DATASETS, OWN_DATASETS, PROFILES, SPACES, final_config, load_config,
+                     search_config)
 from .data import DatasetUnavailableError, data_root
 from .data.cifar10 import find_cifar10
 from .data.ptb import find_ptb
@@ -51,6 +59,11 @@ def _data_overrides(config, args):
     and ``--synthetic`` generates files into the run directory (never into a named folder).
     """
     data, text = config.data, config.space == "rnn"
+    data = _data_options(data, args)
+    if args.data is not None:
+        return _own_data(data, args, text)
+    if args.data_kind is not None:
+        raise ValueError("--data-kind names the kind of --data PATH; give --data too")
     if args.synthetic:
         if args.data_dir is not None or args.no_verify or args.download:
             raise ValueError("--synthetic generates its data into the run directory; it takes no --data-dir, "
@@ -68,6 +81,92 @@ def _data_overrides(config, args):
         return dataclasses.replace(data, dataset="ptb" if text else "cifar10", data_dir=args.data_dir,
                                    download=args.download)
     return data
+
+
+# the options of a reader's own data, and the DataConfig field each one sets
+OWN_OPTIONS = {"image_size": "image_size", "valid_fraction": "valid_fraction", "test_fraction": "test_fraction",
+               "text_column": "text_column"}
+KINDS = {"images": ("images", "torchvision", "cifar_format"), "text": ("text", "hf_text", "ptb_format")}
+
+
+def _data_options(data, args):
+    """--batch-size and --max-vocab for any data; --image-size and the fractions for --data only."""
+    given = {field: getattr(args, opt) for opt, field in OWN_OPTIONS.items() if getattr(args, opt) is not None}
+    if given and args.data is None:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ValueError(f"{flags} shape your own data: name it with --data PATH")
+    if args.batch_size is not None:
+        given.update(batch_size=args.batch_size, eval_batch_size=min(data.eval_batch_size, args.batch_size))
+    if args.max_vocab is not None:
+        given["max_vocab"] = args.max_vocab
+    if args.no_flip:
+        given["flip"] = False
+    return dataclasses.replace(data, **given) if given else data
+
+
+def detect_kind(spec: str, text: bool) -> tuple[str, dict]:
+    """The dataset kind of ``--data SPEC`` for a text (rnn) or image search, and its fields."""
+    what = "text (the rnn space)" if text else "images (the macro and micro spaces)"
+    if spec.startswith("torchvision:") or spec.startswith("hf:"):
+        prefix, _, name = spec.partition(":")
+        kind = "torchvision" if prefix == "torchvision" else "hf_text"
+        if kind not in KINDS["text" if text else "images"]:
+            raise ValueError(f"--data {spec}: a {'torchvision image' if kind == 'torchvision' else 'Hugging Face text'} "
+                             f"data set, but this space searches on {what}")
+        name, _, sub = name.partition(":")
+        if not name:
+            raise ValueError(f"--data {spec}: name the data set, e.g. torchvision:MNIST or hf:wikitext:wikitext-2-raw-v1")
+        return kind, {"data_name": name, **({"data_config": sub} if sub else {}), "data_dir": None}
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"--data {spec}: no such file or folder (for a library's data set write "
+                                f"{'hf:NAME[:CONFIG]' if text else 'torchvision:NAME'})")
+    if text:
+        return "text", {"data_dir": str(path)}
+    if path.is_dir() and find_cifar10(path) is not None:
+        return "cifar_format", {"data_dir": str(path)}
+    if path.is_file() and path.suffix != ".npz":
+        raise ValueError(f"--data {spec}: an image search reads a folder of class folders or an .npz of arrays "
+                         "(enas_edu.data.save_arrays), not a single file")
+    return "images", {"data_dir": str(path)}
+
+
+def _names_data(args) -> bool:
+    return bool(args.data or args.data_dir or args.no_verify or args.synthetic or args.download)
+
+
+def _own_data(data, args, text: bool):
+    """The DataConfig of --data PATH (kind detected, or named with --data-kind)."""
+    if args.data_dir is not None and not args.data.startswith(("torchvision:", "hf:")):
+        raise ValueError("--data names your data; --data-dir only sets where torchvision or Hugging Face data is "
+                         "kept (for files, give their path to --data)")
+    if args.no_verify or args.synthetic:
+        raise ValueError("--data reads your own data as it is; it takes no --no-verify or --synthetic")
+    kind, fields = detect_kind(args.data, text)
+    if args.data_kind is not None:
+        if args.data_kind not in KINDS["text" if text else "images"]:
+            raise ValueError(f"--data-kind {args.data_kind}: this space reads "
+                             f"{' or '.join(KINDS['text' if text else 'images'])}")
+        if (args.data_kind in LIBRARY_DATASETS) != (kind in LIBRARY_DATASETS):
+            raise ValueError(f"--data-kind {args.data_kind} does not fit --data {args.data}")
+        kind = args.data_kind
+    if args.download and kind != "torchvision":
+        raise ValueError(f"--download fetches a torchvision data set (--data torchvision:NAME); {args.data} is read as it is")
+    if kind in LIBRARY_DATASETS and args.data_dir is not None:
+        fields["data_dir"] = args.data_dir
+    if kind in ("cifar_format", "ptb_format") and data.image_size is not None:
+        raise ValueError(f"--image-size resizes a folder of images or arrays; {kind} files are 32 x 32 already")
+    return dataclasses.replace(data, dataset=kind, download=args.download, **fields)
+
+
+def _search_data(final, run: Path):
+    """The final config on the data a search ran on, when that was the reader's own."""
+    data = load_config(run / "config.json").data if (run / "config.json").exists() else None
+    if data is None or data.dataset not in OWN_DATASETS + LIBRARY_DATASETS:
+        return final.data
+    keep = ("dataset", "data_dir", "data_name", "data_config", "text_column", "image_size", "valid_fraction",
+            "test_fraction", "split_seed", "max_vocab", "num_valids", "flip")
+    return dataclasses.replace(final.data, **{k: getattr(data, k) for k in keep})
 
 
 def _out(args, space: str, job: str) -> Path:
@@ -136,6 +235,8 @@ def cmd_train(args) -> int:
         if not arc:
             raise ValueError("say which architecture to train: --arc '0 2 0 0 ...' or --from RUN (after derive)")
         config = final_config(args.space, arc, args.profile, seed=args.seed)
+        if args.from_run and not _names_data(args):
+            config = dataclasses.replace(config, data=_search_data(config, Path(args.from_run)))
         config = dataclasses.replace(config, data=_data_overrides(config, args), compile=args.compile,
                                      **({"epochs": args.epochs} if args.epochs else {}))
     training = FinalTraining(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
@@ -229,6 +330,23 @@ def cmd_record(args) -> int:
     return 0
 
 
+def own_data_options(p) -> None:
+    p.add_argument("--data", default=None, metavar="PATH",
+                   help="your own data: a folder of class folders or an .npz (images), a folder of train/valid/"
+                        "test files or one file (text), torchvision:NAME, hf:NAME[:CONFIG]")
+    p.add_argument("--data-kind", default=None, choices=KINDS["images"] + KINDS["text"],
+                   help="what --data is, where detection would guess wrong")
+    p.add_argument("--image-size", type=int, default=None, help="resize your images to this square size")
+    p.add_argument("--valid-fraction", type=float, default=None,
+                   help="share held out to validate when your data has no validation split (default 0.1)")
+    p.add_argument("--test-fraction", type=float, default=None,
+                   help="share held out to test when your data has no test split (default 0.1)")
+    p.add_argument("--text-column", default=None, help="hf: the column holding the text (default 'text')")
+    p.add_argument("--batch-size", type=int, default=None, help="override the profile's batch size")
+    p.add_argument("--max-vocab", type=int, default=None, help="text: keep only this many most frequent words")
+    p.add_argument("--no-flip", action="store_true", help="images: no random horizontal flip (digits, text)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enas-edu", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -261,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="synthetic data in the real format, generated into the run directory (a dry run)")
         p.add_argument("--no-verify", action="store_true",
                        help="--data-dir holds your own files in the PTB / CIFAR-10 format (no checksum)")
+        own_data_options(p)
         p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
         if name == "train":
             p.add_argument("--arc", default=None, help="the architecture as an official fixed_arc string")
@@ -276,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download", action="store_true")
     p.add_argument("--synthetic", action="store_true")
     p.add_argument("--no-verify", action="store_true")
+    own_data_options(p)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--children", type=int, default=20, help="no-sharing: children trained from scratch")
     p.add_argument("--child-epochs", type=int, default=1, help="no-sharing: epochs per child")

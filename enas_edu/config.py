@@ -37,12 +37,17 @@ COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")   # FinalCo
 # ptb_format) are a user's files in CIFAR-10's or PTB's layout, read from data_dir without a
 # checksum (none exists for them) and recorded as what they are.
 # digits8: the same digits at their native 8 x 8 in one channel (the ground-truth table, bench/).
-IMAGE_DATASETS = ("cifar10", "digits", "digits8", "synthetic_cifar", "cifar_format")
-TEXT_DATASETS = ("ptb", "kjv", "synthetic_ptb", "ptb_format")
+# A reader's own data (data/own_images.py, data/own_text.py): "images" (a folder of class
+# folders, or an .npz of arrays), "text" (train/valid/test files, or one file), and through
+# their libraries "torchvision" (data_name: a torchvision data set) and "hf_text" (a Hugging
+# Face corpus).
+IMAGE_DATASETS = ("cifar10", "digits", "digits8", "synthetic_cifar", "cifar_format", "images", "torchvision")
+TEXT_DATASETS = ("ptb", "kjv", "synthetic_ptb", "ptb_format", "text", "hf_text")
 DATASETS = IMAGE_DATASETS + TEXT_DATASETS
 SHIPPED_DATASETS = ("digits", "digits8", "kjv")
 SYNTHETIC_DATASETS = ("synthetic_cifar", "synthetic_ptb")
-OWN_DATASETS = ("cifar_format", "ptb_format")
+OWN_DATASETS = ("cifar_format", "ptb_format", "images", "text")   # files named by data_dir, no checksum
+LIBRARY_DATASETS = ("torchvision", "hf_text")                     # named by data_name, their library's checks
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,20 @@ class DataConfig:
     #: validation stream, cycling (enas_lm child.py builds them with input_producer's defaults,
     #: randomize=False, shuffle=False); "random": a window at a random offset each time.
     reward_windows: str = "in_order"
+    # -- own data (datasets "images", "text", "torchvision", "hf_text"; see data/own_*.py)
+    data_name: str | None = None     # torchvision: the data set class ("MNIST"); hf_text: the corpus ("wikitext")
+    data_config: str | None = None   # hf_text: the corpus's configuration ("wikitext-2-raw-v1")
+    text_column: str = "text"        # hf_text: the column that holds the text
+    #: images: resize every image to image_size x image_size (bilinear); None keeps the size,
+    #: which must then be the same for all
+    image_size: int | None = None
+    #: own data without a validation / test split: the share held out (images: of each class,
+    #: drawn with split_seed; text: whole lines from the end of the training text). 0.1: the
+    #: official 5,000 validation images are a tenth of CIFAR-10's training images.
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0              # fixed across run seeds, as CIFAR-10's split is
+    flip: bool = True                # images: the random horizontal flip of the augmentation
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -94,10 +113,26 @@ class DataConfig:
                 f"folder you name, so it takes no data_dir (got {self.data_dir!r}); to read files from that "
                 f"folder use dataset={real!r} or {own!r}")
         if self.dataset in OWN_DATASETS and self.data_dir is None:
-            raise ValueError(f"dataset {self.dataset!r} reads your own files: set data_dir to their folder "
-                             f"(on the command line --data-dir DIR --no-verify)")
-        if self.download and self.dataset not in ("cifar10", "ptb"):
-            raise ValueError(f"download=True fetches CIFAR-10 or PTB; dataset {self.dataset!r} has nothing to download")
+            flag = "--data PATH" if self.dataset in ("images", "text") else "--data-dir DIR --no-verify"
+            raise ValueError(f"dataset {self.dataset!r} reads your own files: set data_dir to their folder or file "
+                             f"(on the command line {flag})")
+        if self.download and self.dataset not in ("cifar10", "ptb", "torchvision"):
+            raise ValueError(f"download=True fetches CIFAR-10, PTB or a torchvision data set; dataset "
+                             f"{self.dataset!r} has nothing to download")
+        if self.dataset in LIBRARY_DATASETS and not self.data_name:
+            example = "'MNIST'" if self.dataset == "torchvision" else "'wikitext' (data_config='wikitext-2-raw-v1')"
+            raise ValueError(f"dataset {self.dataset!r} needs data_name, e.g. data_name={example}")
+        if self.data_name is not None and self.dataset not in LIBRARY_DATASETS:
+            raise ValueError(f"data_name={self.data_name!r} names a torchvision or Hugging Face data set; dataset "
+                             f"{self.dataset!r} does not read one (use dataset='torchvision' or 'hf_text')")
+        for name in ("valid_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be between 0 and 1 (a share of the data), got {getattr(self, name)}")
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ValueError(f"valid_fraction + test_fraction must leave data to train on, got "
+                             f"{self.valid_fraction} + {self.test_fraction}")
+        if self.image_size is not None and self.image_size < 4:
+            raise ValueError(f"image_size must be >= 4 pixels (or None: keep the images' size), got {self.image_size}")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from .config import FinalConfig, config_to_dict, load_config, save_config
 from .search import NETS, _bar
-from .tasks import fit_to_data, make_task
+from .tasks import check_same_data, fit_to_data, make_task
 from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
                        rng_state, seed_everything, set_rng_state, trainable_parameters, zero_gradients)
 
@@ -65,6 +65,8 @@ class FinalTraining:
         cuda = self.device.type == "cuda"
         self.task = make_task(config.data, config.space, "final", config.seed, self.device,
                               channels_last=cuda and config.channels_last, run_dir=run_path)
+        if self.rank == 0:
+            check_same_data(run_path, self.task.describe(), resume)
         config = fit_to_data(config, self.task)
         self.config = config
         self.precision = Precision(self.device, config.amp)

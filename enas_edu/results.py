@@ -9,7 +9,8 @@ page of the book lists them all. What a recorded run holds:
 - ``config.json``: the exact config (its ``profile`` says smoke, book, colab or paper);
 - ``metrics.jsonl``: every record the run logged (rewards, entropy, losses, epoch times);
 - ``environment.jsonl``: hardware, versions, data and date of each start or resume;
-- when present: ``architectures.jsonl``, ``derived.json``, ``candidates.jsonl``, ``result.json``,
+- when present: ``data.json`` (what the data was, with a fingerprint of its files),
+  ``architectures.jsonl``, ``derived.json``, ``candidates.jsonl``, ``result.json``,
   ``baseline.json``.
 
 ``RECORD.json`` lists the copied files with their SHA-256, so a hand-edited number is detected.
@@ -27,7 +28,7 @@ from pathlib import Path
 from .training import RunDir
 
 REQUIRED = ("config.json", "metrics.jsonl", "environment.jsonl")
-OPTIONAL = ("architectures.jsonl", "derived.json", "candidates.jsonl", "result.json", "baseline.json")
+OPTIONAL = ("data.json", "architectures.jsonl", "derived.json", "candidates.jsonl", "result.json", "baseline.json")
 
 
 def _sha256(path: Path) -> str:

@@ -27,7 +27,7 @@ from .config import SearchConfig, config_to_dict, load_config, save_config
 from .controller import Controller
 from .reinforce import Reinforce
 from .supernets import MacroNet, MicroNet, RNNNet
-from .tasks import fit_to_data, make_task
+from .tasks import check_same_data, fit_to_data, make_task
 from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
                        rng_state, seed_everything, set_rng_state, trainable_parameters, zero_gradients)
 
@@ -67,6 +67,7 @@ class Search:
         cuda = self.device.type == "cuda"
         self.task = make_task(config.data, config.space, "search", config.seed, self.device,
                               channels_last=cuda and config.channels_last, run_dir=self.run_dir.path)
+        check_same_data(self.run_dir.path, self.task.describe(), resume)
         config = fit_to_data(config, self.task)
         self.config = config
         self.precision = Precision(self.device, config.amp)

@@ -12,17 +12,24 @@ order through the validation stream, as enas_lm's ``input_producer`` gives them
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
+import os
+import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .config import OWN_DATASETS, SYNTHETIC_DATASETS, DataConfig
+from .config import LIBRARY_DATASETS, OWN_DATASETS, SYNTHETIC_DATASETS, DataConfig
 from .data import (Augment, ImageBatches, batchify, bptt_windows, cifar10_splits, data_root, digits, kjv_text,
                    load_ptb, random_window)
 from .data.augment import batch_generator
-from .data.cifar10 import enas_split, find_cifar10, load_cifar10
+from .data.cifar10 import BATCH_FILES, enas_split, find_cifar10, load_cifar10
+from .data.own_images import own_images
+from .data.own_text import hf_text, own_text
+from .data.ptb import SPLITS, find_ptb
 from .data.synthetic import write_cifar10, write_ptb
 
 REWARD_CONSTANT = 80.0   # enas_lm controller.py
@@ -37,19 +44,53 @@ def _synthetic_root(run_dir: Path | None) -> Path:
 
 
 def describe(data, cfg: DataConfig) -> dict:
-    """What a run actually read: kind, name, folder, whether checksums were checked, and sizes.
+    """What a run actually read: kind, name, folder, whether checksums were checked, sizes, and
+    for a reader's own data how it was read and split, with a fingerprint of the files.
 
-    Logged with every (re)start in ``environment.jsonl`` under ``data_source``.
+    Logged with every (re)start in ``environment.jsonl`` under ``data_source``, and kept in the
+    run directory as ``data.json`` (:func:`check_same_data`).
     """
-    out = {"kind": cfg.dataset, "name": data.name, "path": str(Path(data.source).resolve()) if data.source else None,
-           "checksums_verified": cfg.dataset not in SYNTHETIC_DATASETS + OWN_DATASETS}
+    local = data.source and not data.source.startswith("hf:")
+    out = {"kind": cfg.dataset, "name": data.name, "path": str(Path(data.source).resolve()) if local else data.source,
+           "checksums_verified": cfg.dataset not in SYNTHETIC_DATASETS + OWN_DATASETS + LIBRARY_DATASETS,
+           "fingerprint": data.facts.get("fingerprint")}
     if hasattr(data, "vocab"):
         out.update(vocabulary=len(data.vocab), words={s: int(getattr(data, s).numel()) for s in ("train", "valid", "test")})
     else:
         out.update(classes=data.num_classes, image_shape=list(data.train_x.shape[1:]),
                    images={"train": len(data.train_x), "valid": 0 if data.valid_x is None else len(data.valid_x),
                            "test": len(data.test_x)})
+    if data.facts:
+        out["details"] = {k: v for k, v in data.facts.items() if k != "fingerprint"}
     return out
+
+
+def files_fingerprint(paths) -> str:
+    """sha256 over the names and contents of ``paths`` (a reader's files in a known format)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).name.encode())
+        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+def check_same_data(run_dir: Path, source: dict, resume: bool) -> None:
+    """Keep what a run reads in ``run_dir/data.json``; a resumed run (or ``derive``) refuses to go
+    on with other data: another kind, other sizes, or files whose fingerprint changed."""
+    path = Path(run_dir) / "data.json"
+    if resume and path.exists():
+        saved = json.loads(path.read_text())
+        keys = ("kind", "fingerprint", "images", "words", "vocabulary", "classes")
+        changed = [k for k in keys if saved.get(k) != source.get(k)]
+        if changed:
+            raise ValueError(f"{run_dir} was started on other data than it reads now (changed: {', '.join(changed)}; "
+                             f"then {[saved.get(k) for k in changed]}, now {[source.get(k) for k in changed]}; "
+                             f"then read from {saved.get('path')}). Restore that data to resume, or start a new run "
+                             "directory")
+        return
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(source, indent=1))
+    os.replace(tmp, path)
 
 
 def own_cifar_format(cfg: DataConfig, mode: str):
@@ -58,9 +99,11 @@ def own_cifar_format(cfg: DataConfig, mode: str):
     images unless ``num_valids`` says otherwise (the official 5,000 is a tenth of CIFAR-10's)."""
     arrays = load_cifar10(cfg.data_dir, verify=False)
     num_valids = cfg.num_valids if cfg.num_valids is not None else max(1, len(arrays[0]) // 10)
-    return enas_split(f"own CIFAR-format images from {cfg.data_dir} (not CIFAR-10)", *arrays,
-                      num_valids=num_valids if mode == "search" else 0,
-                      source=str(find_cifar10(data_root(cfg.data_dir))))
+    folder = find_cifar10(data_root(cfg.data_dir))
+    data = enas_split(f"own CIFAR-format images from {cfg.data_dir} (not CIFAR-10)", *arrays,
+                      num_valids=num_valids if mode == "search" else 0, source=str(folder))
+    data.facts["fingerprint"] = files_fingerprint(folder / name for name in BATCH_FILES if (folder / name).is_file())
+    return data
 
 
 def data_line(source: dict) -> str:
@@ -72,12 +115,19 @@ def data_line(source: dict) -> str:
         sizes = f"{source['images']['train']:,} training images of {shape}, {source['classes']} classes"
     checked = ("checksums verified" if source["checksums_verified"] else
                "generated for this run" if source["kind"] in SYNTHETIC_DATASETS else
+               "downloaded and checked by torchvision" if source["kind"] == "torchvision" else
+               "loaded by Hugging Face datasets" if source["kind"] == "hf_text" else
                "your own files: no checksum (none is published for them)")
-    return f"data: {source['name']} [{source['kind']}]: {sizes}; read from {source['path']}; {checked}"
+    line = f"data: {source['name']} [{source['kind']}]: {sizes}; read from {source['path']}; {checked}"
+    skipped = source.get("details", {}).get("files_skipped")
+    if skipped:
+        n = sum(skipped.values())
+        line += f"; skipped {n} file{'s' * (n != 1)} (" + ", ".join(f"{why}: {k}" for why, k in skipped.items()) + ")"
+    return line
 
 
 class ImageTask:
-    """CIFAR-10 (or the shipped digits, or synthetic CIFAR-format files) on the device."""
+    """CIFAR-10 (or the shipped digits, synthetic CIFAR-format files, or the reader's own images) on the device."""
 
     kind = "image"
 
@@ -96,12 +146,14 @@ class ImageTask:
                                   name="synthetic CIFAR-format data (enas_edu.data.synthetic)")
         elif cfg.dataset == "cifar_format":
             data = own_cifar_format(cfg, mode)
+        elif cfg.dataset in ("images", "torchvision"):
+            data = own_images(cfg, mode)
         else:
             raise ValueError(f"dataset {cfg.dataset!r} is not an image data set")
         self.data = data.to(device)
         self.cfg, self.seed, self.device, self.channels_last = cfg, seed, device, channels_last
         d = self.data
-        augment = Augment(cutout=cfg.cutout) if cfg.augment else None
+        augment = Augment(cutout=cfg.cutout, flip=cfg.flip) if cfg.augment else None
         self.train = ImageBatches(d.train_x, d.train_y, cfg.batch_size, d.mean, d.std, augment=augment,
                                   seed=seed, channels_last=channels_last)
         self.reward_position = [0, 0]   # (pass over the validation set, batch index)
@@ -166,13 +218,13 @@ class ImageTask:
 
 
 class TextTask:
-    """Penn Treebank (or the shipped KJV text, or synthetic PTB-format files) on the device."""
+    """Penn Treebank (or the shipped KJV text, synthetic PTB-format files, or the reader's own text) on the device."""
 
     kind = "text"
 
     def __init__(self, cfg: DataConfig, mode: str, seed: int, device: torch.device,
                  channels_last: bool = False, run_dir: Path | None = None):
-        del mode   # PTB keeps its validation split for final training too
+        # PTB keeps its validation split for final training too: mode only decides the checks
         if cfg.dataset == "ptb":
             data = load_ptb(cfg.data_dir, cfg.download, max_vocab=cfg.max_vocab)
         elif cfg.dataset == "kjv":
@@ -186,16 +238,34 @@ class TextTask:
         elif cfg.dataset == "ptb_format":
             data = load_ptb(cfg.data_dir, verify=False, max_vocab=cfg.max_vocab,
                             name=f"own PTB-format text from {cfg.data_dir} (not Penn Treebank)")
+            data.facts["fingerprint"] = files_fingerprint(find_ptb(data_root(cfg.data_dir))[s] for s in SPLITS)
+        elif cfg.dataset == "text":
+            data = own_text(cfg)
+        elif cfg.dataset == "hf_text":
+            data = hf_text(cfg)
         else:
             raise ValueError(f"dataset {cfg.dataset!r} is not a text data set")
         self.data = data.to(device)
         self.cfg, self.seed, self.device = cfg, seed, device
         self.vocab_size = len(data.vocab)
-        self.train = batchify(self.data.train, cfg.batch_size)                     # [T, B]
-        self.valid_reward = batchify(self.data.valid, cfg.batch_size)
+        self.train = self._columns("train", cfg.batch_size)                        # [T, B]
+        self.valid_reward = self._columns("valid", cfg.batch_size)
+        if mode == "search" and self.valid_reward.shape[0] <= cfg.bptt:
+            raise ValueError(f"{data.name}: the validation split ({self.data.valid.numel():,} tokens) gives "
+                             f"{self.valid_reward.shape[0]} steps per column at batch_size={cfg.batch_size}, too few "
+                             f"for one reward window of bptt={cfg.bptt}: lower the batch size or bptt, or give more "
+                             "validation text (valid_fraction)")
         self.reward_generator = torch.Generator().manual_seed(seed + 1)
         self.reward_index = 0         # the next in-order reward window
         self.random_length = True     # enas_lm trains with random_len=True, searching and final
+
+    def _columns(self, split: str, batch_size: int) -> torch.Tensor:
+        tokens = getattr(self.data, split)
+        if tokens.numel() // batch_size < 2:
+            raise ValueError(f"{self.data.name}: the {split} split has {tokens.numel():,} tokens, too few for one "
+                             f"batch of {batch_size} columns (two tokens each at least): lower the batch size "
+                             "(--batch-size) or give more text")
+        return batchify(tokens, batch_size)
 
     @property
     def name(self) -> str:
@@ -309,7 +379,15 @@ def fit_to_data(config, task):
     if isinstance(task, TextTask) and config.net.vocab_size != task.vocab_size:
         return dataclasses.replace(config, net=dataclasses.replace(config.net, vocab_size=task.vocab_size))
     if isinstance(task, ImageTask):
+        H, W = task.data.train_x.shape[2:]
         given = {"num_classes": task.data.num_classes, "in_channels": int(task.data.train_x.shape[1])}
+        if hasattr(config.net, "image_size"):         # micro: the auxiliary head's pooling window
+            given["image_size"] = int(min(H, W))
+            if getattr(config.net, "aux_head", False) and min(H, W) // 4 < 5:
+                warnings.warn(f"the auxiliary head pools 5 x 5 after the second reduction, where these {H} x {W} "
+                              f"images are {min(H, W) // 4} pixels wide: it needs images of at least 20 pixels, so "
+                              "it is turned off for this run (aux_head=False in its config.json)", stacklevel=2)
+                given["aux_head"] = False
         if any(getattr(config.net, k) != v for k, v in given.items()):
             return dataclasses.replace(config, net=dataclasses.replace(config.net, **given))
     return config

@@ -29,7 +29,8 @@ def test_a_run_says_what_ran_it(search_run):
 def test_record_copies_the_describing_files_with_checksums(search_run, tmp_path):
     dest = record_run(search_run, tmp_path / "results", "macro-smoke-cpu")
     names = sorted(p.name for p in dest.iterdir())
-    assert names == ["RECORD.json", "architectures.jsonl", "config.json", "environment.jsonl", "metrics.jsonl"]
+    assert names == ["RECORD.json", "architectures.jsonl", "config.json", "data.json", "environment.jsonl",
+                     "metrics.jsonl"]
     run = load_run(dest)
     assert (run.space, run.kind, run.profile) == ("macro", "search", "smoke")
     row = run.summary()

@@ -29,7 +29,8 @@ def strip_time(records):
 def test_a_smoke_search_writes_every_file(space, tmp_path):
     search = run_search(tiny(space), tmp_path / space, progress=False)
     files = sorted(p.name for p in (tmp_path / space).iterdir() if p.is_file())
-    assert files == ["architectures.jsonl", "checkpoint.pt", "config.json", "environment.jsonl", "metrics.jsonl"]
+    assert files == ["architectures.jsonl", "checkpoint.pt", "config.json", "data.json", "environment.jsonl",
+                     "metrics.jsonl"]
     records = search.run_dir.read()
     phases = {r["phase"] for r in records}
     assert {"shared", "controller", "epoch"} <= phases

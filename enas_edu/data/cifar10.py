@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import pickle
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,7 @@ class ImageData:
     std: torch.Tensor
     num_classes: int = 10
     source: str = ""          # the folder (or file) the images were read from
+    facts: dict = field(default_factory=dict)   # own data: files, splits, checksum (data.json)
 
     def to(self, device: torch.device | str) -> "ImageData":
         """The same data on ``device`` (still uint8: 150 MB for CIFAR-10 on a GPU)."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -46,11 +46,14 @@ class Vocabulary:
     """Words <-> ids, in order of first appearance in the training text.
 
     ``max_size`` keeps only the most frequent words (ties by first appearance) and maps the rest to
-    ``<unk>``: a smaller softmax for CPU runs. PTB itself needs no cap (10,000 words).
+    ``<unk>``: a smaller softmax for CPU runs. PTB itself needs no cap (10,000 words). ``unk``:
+    always have ``<unk>`` (a reader's own text, whose test split may hold words training lacks).
     """
 
-    def __init__(self, train_words: list[str], max_size: int | None = None):
+    def __init__(self, train_words: list[str], max_size: int | None = None, unk: bool = False):
         order = list(dict.fromkeys(train_words))
+        if unk and UNK not in order:
+            order.append(UNK)
         if max_size is not None and max_size < len(order):
             if max_size < 3:
                 raise ValueError(f"max_size must be >= 3 (<eos>, <unk> and a word), got {max_size}")
@@ -75,17 +78,25 @@ class Vocabulary:
         return torch.tensor(ids, dtype=torch.long)
 
 
-def read_words(path: Path) -> list[str]:
-    """All words of a PTB-format file, with ``<eos>`` after every line (PyTorch's tokenisation)."""
-    words = []
+def read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file (as ``for line in file`` gives them: split at newlines only);
+    any other encoding is an error that says how to convert it."""
     try:
         with open(path, encoding="utf-8") as f:
-            for line in f:
-                words.extend(line.split() + [EOS])
+            return list(f)
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8, "
                          f"e.g. iconv -f latin1 -t utf-8 {path.name} > {path.stem}.utf8{path.suffix}") from None
-    return words
+
+
+def line_words(lines: list[str]) -> list[str]:
+    """Whitespace-separated words with ``<eos>`` after every line (PyTorch's tokenisation)."""
+    return [w for line in lines for w in line.split() + [EOS]]
+
+
+def read_words(path: Path) -> list[str]:
+    """All words of a PTB-format file, with ``<eos>`` after every line."""
+    return line_words(read_lines(path))
 
 
 @dataclass
@@ -98,6 +109,7 @@ class TextData:
     test: torch.Tensor
     vocab: Vocabulary
     source: str = ""          # the folder the three files were read from
+    facts: dict = field(default_factory=dict)   # own text: files, splits, checksum (data.json)
 
     def to(self, device) -> "TextData":
         return replace(self, train=self.train.to(device), valid=self.valid.to(device), test=self.test.to(device))
@@ -169,9 +181,16 @@ def load_ptb(data_dir: str | os.PathLike | None = None, download_missing: bool =
 def text_data(name: str, files: dict[str, Path], max_vocab: int | None = None) -> TextData:
     """Read three PTB-format files into a :class:`TextData`."""
     words = {s: read_words(files[s]) for s in SPLITS}
-    vocab = Vocabulary(words["train"], max_vocab)
-    return TextData(name, *(vocab.encode(words[s], str(files[s])) for s in SPLITS), vocab,
-                    source=str(files["train"].parent))
+    return words_data(name, words, max_vocab, str(files["train"].parent), {s: str(files[s]) for s in SPLITS})
+
+
+def words_data(name: str, words: dict[str, list[str]], max_vocab: int | None, source: str,
+               where: dict[str, str] | None = None, unk: bool = False, facts: dict | None = None) -> TextData:
+    """Words of the three splits -> token ids with the training split's vocabulary."""
+    vocab = Vocabulary(words["train"], max_vocab, unk)
+    where = where or {s: f"{name} ({s})" for s in SPLITS}
+    return TextData(name, *(vocab.encode(words[s], where[s]) for s in SPLITS), vocab, source=source,
+                    facts=dict(facts or {}))
 
 
 def batchify(data: torch.Tensor, batch_size: int) -> torch.Tensor:
