@@ -129,3 +129,44 @@ def test_the_book_bundles_mathjax_and_the_widget_fallback_script():
     assert f"sha256 {digest}" in (mathjax.parent / "SOURCE.txt").read_text()
     assert not sphinx["mathjax_path"].startswith("http")
     assert all(any((p / js).exists() for p in static) for js in sphinx["html_js_files"])
+
+
+execute_book = _tool("execute_book")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_a_chapter_opens_with_its_running_time_written_from_the_timings_file(chapter):
+    """No running time is typed by hand: the line is the one the tool writes from timings.json."""
+    timings = json.loads(execute_book.TIMINGS.read_text())
+    entry = timings[Path(chapter).name]
+    assert entry["colab_t4_estimate"]["basis"] or "colab" in entry
+    nb = json.loads((ROOT / f"{chapter}.ipynb").read_text())
+    first = "".join(nb["cells"][0]["source"])
+    assert execute_book.running_time(entry).strip() in first, "run python tools/execute_book.py --stamp-only"
+
+
+def test_the_running_time_line_says_what_was_measured_and_what_is_estimated(tmp_path):
+    measured = {"seconds": 150, "hardware": "CPU (x86_64, 2 threads)", "torch": "2.13.0",
+                "date": "2026-12-03", "commit": "abc1234"}
+    estimate = {"time": "10–20 minutes", "basis": "30 epochs at 20–40 s"}
+    line = execute_book.running_time({"book": measured, "colab_t4_estimate": estimate})
+    assert line.startswith("**Running time.** CPU at the `book` profile: 2 min, measured on CPU (x86_64, 2 threads)")
+    assert "10–20 minutes, an estimate, not yet measured (basis: 30 epochs at 20–40 s)" in line
+    # a run on a T4 replaces the estimate; a run on another GPU does not
+    t4 = dict(measured, seconds=45, hardware="Tesla T4")
+    assert "45 s, measured" in execute_book.running_time({"colab": t4, "colab_t4_estimate": estimate})
+    a100 = dict(t4, hardware="NVIDIA A100-SXM4-40GB")
+    assert "estimate" in execute_book.running_time({"colab": a100, "colab_t4_estimate": estimate})
+    # stamping inserts the line after the badge once, and rewrites it in place afterwards
+    path = tmp_path / "01_x.ipynb"
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "id": "a",
+                     "source": "# T\n\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](u)\n\nText."}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb))
+    timings = {"01_x": {"colab_t4_estimate": estimate}}
+    assert execute_book.stamp(path, timings) and not execute_book.stamp(path, timings)
+    timings["01_x"]["book"] = measured
+    assert execute_book.stamp(path, timings)
+    source = "".join(json.loads(path.read_text())["cells"][0]["source"])
+    assert source.count("**Running time.**") == 1 and source.endswith("\n\nText.")
+    assert source.index("colab-badge") < source.index("Running time") < source.index("Text.")

@@ -1,21 +1,108 @@
 """Execute every chapter in place, so the committed outputs come from the code as it is.
 
 Usage: ``python tools/execute_book.py [--profile book] [notebooks/01_why_search.ipynb ...]``
+and ``python tools/execute_book.py --stamp-only`` (rewrite the running-time lines from
+``notebooks/timings.json`` without executing anything).
 
 Runs each notebook top to bottom with ``ENAS_EDU_PROFILE`` set (``book`` by default: a CPU and
 the data shipped with the package), in the ``notebooks/`` folder, and stores the widget state so
 the rendered book shows the widgets. Each results cell prints what produced its numbers.
+
+Every execution also records how long the chapter took, on which hardware and at which commit,
+in ``notebooks/timings.json``, and rewrites the chapter's **Running time.** line (in its first
+cell) from that file. The file also holds, per chapter, an *estimate* for a Colab T4 at the
+``colab`` profile with the basis of the estimate; the line says it is an estimate until a run
+on a T4 replaces it with a measurement. So no running time in the book is typed by hand.
 """
 
+from __future__ import annotations
+
 import argparse
+import datetime
+import json
 import os
+import platform
+import re
+import subprocess
 import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+TIMINGS = ROOT / "notebooks" / "timings.json"
+LINE = re.compile(r"^\*\*Running time\.\*\*.*?(?:\n\n|\Z)", re.MULTILINE | re.DOTALL)
+BADGE_END = re.compile(r"^\[!\[Open In Colab\].*\n\n", re.MULTILINE)
+
+
+def hardware() -> str:
+    """The machine a measurement was taken on, as the chapters' labels name it."""
+    import torch
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def running_time(entry: dict) -> str:
+    """The **Running time.** paragraph of one chapter, from its entry in ``timings.json``."""
+    parts = []
+    cpu = entry.get("book")
+    if cpu:
+        parts.append(f"CPU at the `book` profile: {minutes(cpu['seconds'])}, measured on {cpu['hardware']} "
+                     f"(torch {cpu['torch']}, {cpu['date']}, commit {cpu['commit']}).")
+    t4 = entry.get("colab")
+    if t4 and "T4" in t4["hardware"]:
+        parts.append(f"Colab T4 at the `colab` profile: {minutes(t4['seconds'])}, measured "
+                     f"({t4['date']}, commit {t4['commit']}).")
+    elif entry.get("colab_t4_estimate"):
+        e = entry["colab_t4_estimate"]
+        parts.append(f"Colab T4 at the `colab` profile: {e['time']}, an estimate, not yet measured "
+                     f"(basis: {e['basis']}).")
+    if entry.get("note"):
+        parts.append(entry["note"])
+    return f"**Running time.** {' '.join(parts)}\n\n" if parts else ""
+
+
+def stamp(path: Path, timings: dict) -> bool:
+    """Write the running-time line into the first cell of ``path``; True if it changed."""
+    entry = timings.get(path.stem)
+    if entry is None:
+        return False
+    nb = nbformat.read(path, as_version=4)
+    source = nb.cells[0].source.rstrip("\n") + "\n\n"
+    line = running_time(entry)
+    if LINE.search(source):
+        new = LINE.sub(line.replace("\\", "\\\\"), source, count=1)
+    else:
+        m = BADGE_END.search(source)
+        at = m.end() if m else len(source)
+        new = source[:at] + line + source[at:]
+    new = new.rstrip("\n")
+    if new == nb.cells[0].source:
+        return False
+    nb.cells[0].source = new
+    nbformat.write(nb, path)
+    return True
+
+
+def record(timings: dict, path: Path, profile: str, seconds: float, at_commit: str) -> None:
+    import torch
+    timings.setdefault(path.stem, {})[profile] = {
+        "seconds": round(seconds), "hardware": hardware(), "torch": torch.__version__.split("+")[0],
+        "date": datetime.date.today().isoformat(), "commit": at_commit}
 
 
 def main() -> None:
@@ -23,18 +110,29 @@ def main() -> None:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--profile", default="book")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--stamp-only", action="store_true",
+                        help="only rewrite the running-time lines from notebooks/timings.json")
     args = parser.parse_args()
     os.environ["ENAS_EDU_PROFILE"] = args.profile
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    at_commit = commit()        # before this run writes any notebook
     for path in paths:
-        t0 = time.perf_counter()
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT / "notebooks")}},
-                                store_widget_state=True)
-        client.execute()
-        nbformat.write(nb, path)
-        print(f"{path.name}: executed at profile {args.profile} in {time.perf_counter() - t0:.0f} s")
+        if not args.stamp_only:
+            from nbclient import NotebookClient
+            t0 = time.perf_counter()
+            nb = nbformat.read(path, as_version=4)
+            client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(ROOT / "notebooks")}},
+                                    store_widget_state=True)
+            client.execute()
+            nbformat.write(nb, path)
+            seconds = time.perf_counter() - t0
+            record(timings, path, args.profile, seconds, at_commit)
+            TIMINGS.write_text(json.dumps(timings, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+            print(f"{path.name}: executed at profile {args.profile} in {seconds:.0f} s")
+        if stamp(path, timings):
+            print(f"{path.name}: running-time line rewritten")
 
 
 if __name__ == "__main__":
