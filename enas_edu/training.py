@@ -2,7 +2,8 @@
 schedule, gradient clipping, and a run directory that survives interruption.
 
 A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON record per line),
-``checkpoint.pt`` (written to a temporary name, then renamed: never half-written),
+``checkpoint.pt`` (written to a temporary name, then renamed: never half-written; loaded only
+after its SHA-256 matches ``checkpoint.sha256``, because loading unpickles it),
 ``environment.jsonl`` (one line per start or resume: hardware, versions, data, date) and whatever
 the job adds. A checkpoint records how long the JSONL files were, so a resumed run first cuts off the
 records written after it and then continues: the files end the same as in an uninterrupted run.
@@ -11,6 +12,7 @@ records written after it and then continues: the files end the same as in an uni
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -178,16 +180,42 @@ class RunDir:
                 with open(path, "r+b") as f:
                     f.truncate(sizes.get(name, 0))
 
+    @property
+    def checksum_path(self) -> Path:
+        return self.path / "checkpoint.sha256"
+
     def save_checkpoint(self, state: dict) -> None:
+        """Write the checkpoint atomically, with its SHA-256 beside it.
+
+        ``checkpoint.sha256`` lists the digests a valid checkpoint may have: the new one and
+        the one it replaces. It is renamed into place *before* the checkpoint, so a crash between
+        the two renames leaves the previous checkpoint, whose digest is still listed.
+        """
         state = dict(state, logs=self.log_sizes())
         tmp = self.checkpoint_path.with_suffix(".pt.tmp")
         torch.save(state, tmp)
+        digests = [_sha256(tmp)]
+        if self.checkpoint_path.exists():
+            digests.append(_sha256(self.checkpoint_path))
+        sums = self.checksum_path.with_suffix(".sha256.tmp")
+        sums.write_text("\n".join(digests) + "\n")
+        os.replace(sums, self.checksum_path)
         os.replace(tmp, self.checkpoint_path)
 
     def load_checkpoint(self, map_location=None) -> dict:
+        """Load the checkpoint after checking its SHA-256: it is unpickled (it holds RNG states and
+        configs, not only tensors), so only a file this library wrote may be loaded."""
         if not self.checkpoint_path.exists():
             raise FileNotFoundError(f"no checkpoint to resume from: {self.checkpoint_path} does not exist")
-        # Our own file, written by save_checkpoint: it holds RNG states and configs, not only tensors.
+        if not self.checksum_path.exists():
+            raise ValueError(f"{self.checkpoint_path} has no {self.checksum_path.name} beside it (written by "
+                             "enas_edu 0.1, or copied without it), and a checkpoint is unpickled, which runs code. "
+                             "If you wrote this file yourself, trust it once with "
+                             f"enas_edu.training.trust_checkpoint({str(self.path)!r}) and resume again")
+        if _sha256(self.checkpoint_path) not in self.checksum_path.read_text().split():
+            raise ValueError(f"{self.checkpoint_path} does not match {self.checksum_path.name}: the file was changed "
+                             "or damaged after the run wrote it, so it is not loaded. Restore it from a backup, or "
+                             "start the run again in a new directory")
         return torch.load(self.checkpoint_path, map_location=map_location, weights_only=False)
 
     def read(self, file: str = "metrics.jsonl") -> list[dict]:
@@ -195,6 +223,27 @@ class RunDir:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def trust_checkpoint(run_dir: str | os.PathLike) -> str:
+    """Record the SHA-256 of ``run_dir``'s checkpoint as valid (for a checkpoint you wrote yourself
+    that has no checksum: one from enas_edu 0.1, or one edited on purpose). Returns the digest."""
+    run = RunDir(run_dir)
+    if not run.checkpoint_path.exists():
+        raise FileNotFoundError(f"no checkpoint in {run.path}")
+    digest = _sha256(run.checkpoint_path)
+    tmp = run.checksum_path.with_suffix(".sha256.tmp")
+    tmp.write_text(digest + "\n")
+    os.replace(tmp, run.checksum_path)
+    return digest
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict:

@@ -17,7 +17,7 @@ from enas_edu.data import save_arrays, use_arrays
 from enas_edu.data.embedded import digits_arrays
 from enas_edu.data.examples import write_digit_folder
 from enas_edu.data.own_images import as_images, own_images, per_class_split, read_image_folder
-from enas_edu.search import Search, run_search
+from enas_edu.search import Search
 from enas_edu.tasks import ImageTask
 
 

@@ -12,7 +12,7 @@ from enas_edu.config import (config_from_dict, config_to_dict, final_config, sea
 from enas_edu.data import DatasetUnavailableError
 from enas_edu.search import NonFiniteLossError, Search, run_search
 from enas_edu.spaces import published
-from enas_edu.training import clip_gradients, sgdr_lr
+from enas_edu.training import RunDir, clip_gradients, sgdr_lr, trust_checkpoint
 
 TIME_KEYS = {"seconds", "shared_seconds", "examples_per_second"}
 
@@ -29,8 +29,8 @@ def strip_time(records):
 def test_a_smoke_search_writes_every_file(space, tmp_path):
     search = run_search(tiny(space), tmp_path / space, progress=False)
     files = sorted(p.name for p in (tmp_path / space).iterdir() if p.is_file())
-    assert files == ["architectures.jsonl", "checkpoint.pt", "config.json", "data.json", "environment.jsonl",
-                     "metrics.jsonl"]
+    assert files == ["architectures.jsonl", "checkpoint.pt", "checkpoint.sha256", "config.json", "data.json",
+                     "environment.jsonl", "metrics.jsonl"]
     records = search.run_dir.read()
     phases = {r["phase"] for r in records}
     assert {"shared", "controller", "epoch"} <= phases
@@ -100,6 +100,7 @@ def test_a_checkpoint_from_before_the_two_entropies_resumes(tmp_path):
     stats = state["epoch_stats"]
     state["epoch_stats"] = {"shared": stats["shared"], "rewards": stats["rewards"], "entropies": stats["entropy_terms"]}
     torch.save(state, path)
+    trust_checkpoint(tmp_path / "run")        # edited on purpose: its old checksum no longer matches
     resumed = run_search(None, tmp_path / "run", resume=True, progress=False)
     last = [r for r in resumed.run_dir.read() if r["phase"] == "epoch"][-1]
     assert last["epoch"] == 1 and math.isfinite(last["policy_entropy"]) and math.isfinite(last["entropy_term"])
@@ -278,3 +279,31 @@ def test_a_nonfinite_loss_in_a_sync_free_window_rolls_back(tmp_path, monkeypatch
     assert all(torch.equal(weights[k], v) for k, v in search.net.state_dict().items())
     search.run(stop_at=2)
     assert search.position["epoch"] == 2
+
+
+def test_a_checkpoint_is_unpickled_only_when_its_checksum_matches(tmp_path):
+    """Loading a checkpoint runs pickle; a changed, damaged or unchecked file is refused first."""
+    run_search(tiny("macro"), tmp_path / "run", progress=False, stop_at=1)
+    run = RunDir(tmp_path / "run")
+    good = run.checkpoint_path.read_bytes()
+    assert run.load_checkpoint()["position"]["epoch"] == 1
+    run.checkpoint_path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))      # one bit flipped
+    with pytest.raises(ValueError, match="does not match checkpoint.sha256"):
+        run_search(None, tmp_path / "run", resume=True, progress=False)
+    run.checkpoint_path.write_bytes(good)
+    run.checksum_path.unlink()                                             # as written by enas_edu 0.1
+    with pytest.raises(ValueError, match="trust_checkpoint"):
+        run.load_checkpoint()
+    trust_checkpoint(tmp_path / "run")
+    assert run.load_checkpoint()["position"]["epoch"] == 1
+
+
+def test_a_crash_between_writing_the_checksum_and_the_checkpoint_keeps_the_old_one_loadable(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.save_checkpoint({"step": 1})
+    old = run.checkpoint_path.read_bytes()
+    run.save_checkpoint({"step": 2})
+    run.checkpoint_path.write_bytes(old)        # as if the second save died before its last rename
+    assert run.load_checkpoint()["step"] == 1
+    run.save_checkpoint({"step": 3})
+    assert run.load_checkpoint()["step"] == 3 and len(run.checksum_path.read_text().split()) == 2

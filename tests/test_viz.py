@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest
+from matplotlib.patches import FancyArrowPatch
 import torch
 
 from enas_edu.book import chapter_setup
@@ -22,22 +23,31 @@ def texts(fig):
 
 
 def test_drawings_show_every_choice_of_the_architecture():
+    short = {"sep3x3": "sep3", "sep5x5": "sep5", "avgpool3x3": "avg", "maxpool3x3": "max", "identity": "id"}
     space, arch = published("micro")
     labels = texts(draw(space, arch))
-    ops = [space.op_names[n.x_op] for n in arch.normal + arch.reduce] + \
-          [space.op_names[n.y_op] for n in arch.normal + arch.reduce]
-    for op in set(ops):
-        assert labels.count(op) == ops.count(op), op            # one label per edge
-    assert labels.count("concat") == 2
+    for cell in (arch.normal, arch.reduce):                     # every node says what it computes
+        for i, n in enumerate(cell):
+            expected = (f"{i + 2} = {short[space.op_names[n.x_op]]}({n.x_input})"
+                        f" + {short[space.op_names[n.y_op]]}({n.y_input})")
+            assert expected in labels, expected
+    assert "concat 2, 3, 4, 5, 6" in labels and "concat 2, 4, 5, 6" in labels   # the loose ends
     space, arch = published("rnn")
     labels = texts(draw(space, arch))
     assert [l for l in labels if l in ("tanh", "relu", "sigmoid", "identity")].__len__() == 8
     space = MacroSpace(num_layers=5)
     arch = space.sample(torch.Generator().manual_seed(0))
     fig = draw(space, arch)
-    assert [space.op_names[o] for o in arch.ops] == [t for t in texts(fig) if t in space.op_names]
+    names = {"conv3x3": "conv 3x3", "sep3x3": "sep 3x3", "conv5x5": "conv 5x5", "sep5x5": "sep 5x5",
+             "avgpool3x3": "avg", "maxpool3x3": "max"}
+    assert [names[space.op_names[o]] for o in arch.ops] == [t for t in texts(fig) if t in names.values()]
+    skips = sum(sum(bits) for bits in arch.skips)
+    red = matplotlib.colors.to_rgba("#c55")
+    assert sum(isinstance(p, FancyArrowPatch) and p.get_edgecolor() == red for p in fig.axes[0].patches) == skips
     paper = RNNCellSpace(num_nodes=4, layout="paper")
-    assert "x_t, h_t-1" in texts(draw(paper, paper.sample(torch.Generator().manual_seed(1))))
+    assert "x, h" in texts(draw(paper, paper.sample(torch.Generator().manual_seed(1))))
+    for fig_ in (draw(*published("micro")), draw(*published("rnn")), fig):   # the width of the text column
+        assert fig_.get_size_inches()[0] <= 6.9 + 1e-9
     with pytest.raises(ValueError, match="expected a MicroArch"):
         draw(MicroSpace(), arch)
 
@@ -109,3 +119,19 @@ def test_chapter_setup_reads_the_profile(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("ENAS_EDU_PROFILE", "huge")
     with pytest.raises(ValueError, match="ENAS_EDU_PROFILE='huge'"):
         chapter_setup(str(tmp_path))
+
+
+def test_the_supernet_drawing_holds_every_choice_and_marks_the_child():
+    from enas_edu.viz import draw_supernet
+    space = MacroSpace(num_layers=5)
+    arch = space.sample(torch.Generator().manual_seed(3))
+    ax = draw_supernet(space, arch).axes[0]
+    boxes = [p for p in ax.patches if not isinstance(p, FancyArrowPatch)]
+    orange = matplotlib.colors.to_rgba("#f5b971")
+    assert len(boxes) == 5 * 6 + 2 and sum(b.get_facecolor() == orange for b in boxes) == 5
+    arcs = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_edgecolor() in
+            (matplotlib.colors.to_rgba("#c55"), matplotlib.colors.to_rgba("#ccc"))]
+    assert len(arcs) == 5 * 4 // 2                                   # every possible skip
+    assert sum(a.get_edgecolor() == matplotlib.colors.to_rgba("#c55") for a in arcs) == sum(map(sum, arch.skips))
+    with pytest.raises(ValueError, match="macro space"):
+        draw_supernet(MicroSpace(num_nodes=2), MicroSpace(num_nodes=2).sample())

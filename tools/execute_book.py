@@ -12,7 +12,9 @@ Every execution also records how long the chapter took, on which hardware and at
 in ``notebooks/timings.json``, and rewrites the chapter's **Running time.** line (in its first
 cell) from that file. The file also holds, per chapter, an *estimate* for a Colab T4 at the
 ``colab`` profile with the basis of the estimate; the line says it is an estimate until a run
-on a T4 replaces it with a measurement. So no running time in the book is typed by hand.
+on a T4 replaces it with a measurement. So no running time in the book is typed by hand. A
+chapter reuses the runs it finds in ``notebooks/runs``: measure from an empty one (a fresh
+clone), and pass ``--keep-timings`` to a re-execution that reuses finished runs.
 """
 
 from __future__ import annotations
@@ -44,10 +46,15 @@ def hardware() -> str:
 
 
 def commit() -> str:
+    """The commit measured, with ``-dirty`` when code differs from it (executed notebooks and the
+    timings file do not count: executing the book changes them)."""
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, check=True)
-        return out.stdout.strip()
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no",
+                                  "--", ".", ":!notebooks/*.ipynb", ":!notebooks/timings.json"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("-dirty" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -112,6 +119,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     parser.add_argument("--stamp-only", action="store_true",
                         help="only rewrite the running-time lines from notebooks/timings.json")
+    parser.add_argument("--keep-timings", action="store_true",
+                        help="execute, but do not record this run's times (a re-execution that reuses "
+                             "finished runs is not a measurement of the chapter)")
     args = parser.parse_args()
     os.environ["ENAS_EDU_PROFILE"] = args.profile
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -128,8 +138,9 @@ def main() -> None:
             client.execute()
             nbformat.write(nb, path)
             seconds = time.perf_counter() - t0
-            record(timings, path, args.profile, seconds, at_commit)
-            TIMINGS.write_text(json.dumps(timings, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+            if not args.keep_timings:
+                record(timings, path, args.profile, seconds, at_commit)
+                TIMINGS.write_text(json.dumps(timings, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
             print(f"{path.name}: executed at profile {args.profile} in {seconds:.0f} s")
         if stamp(path, timings):
             print(f"{path.name}: running-time line rewritten")

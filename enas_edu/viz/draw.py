@@ -3,7 +3,8 @@
 ``draw(space, arch)`` picks the drawing of the space:
 - RNN cell: states left to right, each edge labelled with the function of the node it feeds;
 - macro network: layers top to bottom with their ops, skip connections as arcs on the side;
-- micro cells: the normal and the reduction cell, inputs on the left, loose ends into "concat".
+- micro cells: the normal and the reduction cell side by side, each top to bottom, every node's
+  box saying what it computes, loose ends into "concat".
 """
 
 from __future__ import annotations
@@ -15,20 +16,36 @@ from ..spaces import (MACRO_OPS, MICRO_OPS, RNN_FUNCS, MacroSpace, MicroSpace, R
                       loose_ends, rnn_loose_ends)
 
 BOX = dict(boxstyle="round,pad=0.3", linewidth=1.0)
+#: The rendered book's text column is about 690 pixels wide, 6.9 inches at the inline backend's
+#: 100 dpi: drawings are sized to fit it, so their labels print at these sizes (points, 9 and
+#: more on the page) instead of being scaled down.
+COLUMN_INCHES, NODE_FONT, EDGE_FONT, TITLE_FONT = 6.9, 11, 10, 12
+ROW, CELL_BOX = 1.3, 6.0       # micro cells: rows apart, and the width of a node's box (data units)
+#: Short operation names for edge labels (the full names are in ``MICRO_OPS``).
+SHORT = {"sep3x3": "sep 3x3", "sep5x5": "sep 5x5", "avgpool3x3": "avg", "maxpool3x3": "max",
+         "identity": "id", "conv3x3": "conv 3x3", "conv5x5": "conv 5x5"}
+TINY = {"sep3x3": "sep3", "sep5x5": "sep5", "avgpool3x3": "avg", "maxpool3x3": "max", "identity": "id"}
 
 
-def _node(ax, xy, text, color="#e8eef7"):
-    ax.add_patch(FancyBboxPatch((xy[0] - 0.35, xy[1] - 0.2), 0.7, 0.4, facecolor=color, edgecolor="#334", **BOX))
-    ax.text(*xy, text, ha="center", va="center", fontsize=8)
+def _figsize(width_units: float, height_units: float, per_unit: float = 0.62) -> tuple[float, float]:
+    """Inches for a drawing of this many data units: ``per_unit`` inches each, at most a column."""
+    scale = min(per_unit, COLUMN_INCHES / width_units)
+    return width_units * scale, max(1.6, height_units * scale + 0.4)
 
 
-def _edge(ax, a, b, label="", rad=0.0, color="#445", at=0.6):
-    """An arrow a -> b; the label sits ``at`` of the way along, nearer the target."""
+def _node(ax, xy, text, color="#e8eef7", width=0.7, fontsize=NODE_FONT):
+    ax.add_patch(FancyBboxPatch((xy[0] - width / 2, xy[1] - 0.2), width, 0.4, facecolor=color, edgecolor="#334",
+                                **BOX))
+    ax.text(*xy, text, ha="center", va="center", fontsize=fontsize)
+
+
+def _edge(ax, a, b, label="", rad=0.0, color="#445", at=0.6, dy=0.0):
+    """An arrow a -> b; the label sits ``at`` of the way along, nearer the target, ``dy`` above."""
     ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=9, color=color, lw=1.0,
                                  connectionstyle=f"arc3,rad={rad}", shrinkA=16, shrinkB=16))
     if label:
-        mx, my = a[0] + at * (b[0] - a[0]), a[1] + at * (b[1] - a[1])
-        ax.text(mx, my, label, ha="center", va="center", fontsize=7, color="#223",
+        mx, my = a[0] + at * (b[0] - a[0]), a[1] + at * (b[1] - a[1]) + dy
+        ax.text(mx, my, label, ha="center", va="center", fontsize=EDGE_FONT, color="#223",
                 bbox=dict(boxstyle="round,pad=0.1", facecolor="white", edgecolor="none", alpha=0.85))
 
 
@@ -38,66 +55,129 @@ def _finish(ax, title, points):
     ax.set_xlim(min(xs) - 0.9, max(xs) + 0.9)
     ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
     ax.set_aspect("equal", adjustable="box")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=TITLE_FONT)
     ax.axis("off")
 
 
 def draw_rnn(arch, ax=None):
     """The recurrent cell: state 0 (the input) on the left, node j at x = j."""
-    ax = ax or plt.subplots(figsize=(1.1 * (arch.num_nodes + 2), 2.6))[1]
+    ax = ax or plt.subplots(figsize=_figsize(1.6 * (arch.num_nodes + 1) + 2.6, 3.2))[1]
     paper = arch.layout == "paper"
     pos = {0: (0, 0)}
-    _node(ax, pos[0], "x_t, h_t-1" if paper else "s0 (tanh)", "#f3e6c8")
+    _node(ax, pos[0], "x, h" if paper else "s0", "#f3e6c8", width=0.9)
     for j in range(1, arch.num_nodes + 1):
         pos[j] = (1.6 * j, 0.9 * ((j % 2) * 2 - 1) * (j > 0))
         _node(ax, pos[j], str(j))
         _edge(ax, pos[arch.prevs[j - 1]], pos[j], RNN_FUNCS[arch.funcs[j - 1]], rad=0.25 if arch.prevs[j - 1] != j - 1 else 0)
     out = (1.6 * (arch.num_nodes + 1), 0)
-    _node(ax, out, "h_t (mean)", "#d9f0d9")
+    _node(ax, out, "h_t", "#d9f0d9", width=0.9)
     for j in (rnn_loose_ends(arch) if paper else range(1, arch.num_nodes + 1)):
         _edge(ax, pos[j], out, color="#9a9")
-    _finish(ax, f"RNN cell ({arch.layout} layout)", list(pos.values()) + [out])
+    _finish(ax, f"RNN cell, {arch.layout} layout (green: into the mean h_t)", list(pos.values()) + [out])
     return ax
 
 
 def draw_macro(arch, ax=None):
-    """The macro network: the stem, then layer k below it; skips as arcs."""
+    """The macro network top to bottom: the stem, then layer k in row k + 1; skips as red arcs
+    on the right, from the box of the layer read to the box of the layer reading it."""
     L = arch.num_layers
-    ax = ax or plt.subplots(figsize=(3.0, 0.8 * (L + 2)))[1]
+    ax = ax or plt.subplots(figsize=(4.2, 0.55 * ROW * (L + 2) + 0.6))[1]
+    width = 2.2
+    side_x = width / 2 + 0.45
     entries = [(0, 0)]                      # [stem, out_0, ...]: what skip bits point at
-    _node(ax, entries[0], "stem", "#f3e6c8")
+    _node(ax, entries[0], "stem", "#f3e6c8", width=width)
     for k in range(L):
-        xy = (0, -(k + 1))
-        _node(ax, xy, MACRO_OPS[arch.ops[k]])
+        xy = (0, -ROW * (k + 1))
+        _node(ax, xy, SHORT.get(MACRO_OPS[arch.ops[k]], MACRO_OPS[arch.ops[k]]), width=width)
         _edge(ax, entries[-1], xy)
         for i, bit in enumerate(arch.skips[k]):
             if bit:
-                _edge(ax, entries[i], xy, rad=-0.5 - 0.05 * (k - i), color="#c55")
+                ax.add_patch(FancyArrowPatch((side_x, entries[i][1]), (side_x, xy[1]), arrowstyle="-|>",
+                                             mutation_scale=9, color="#c55", lw=1.0, shrinkA=0, shrinkB=0,
+                                             connectionstyle="arc3,rad=-0.25"))
         entries.append(xy)
-    _node(ax, (0, -(L + 1)), "GAP + FC", "#d9f0d9")
-    _edge(ax, entries[-1], (0, -(L + 1)))
-    _finish(ax, f"macro network, {L} layers (red: skips)", [(-1.5, 0), (1.0, -(L + 1))])
+    head = (0, -ROW * (L + 1))
+    _node(ax, head, "GAP + FC", "#d9f0d9", width=width)
+    _edge(ax, entries[-1], head)
+    bulge = 0.25 * ROW * L / 2
+    _finish(ax, f"macro network, {L} layers (red: skips)", [(-side_x, 0), (side_x + bulge, head[1])])
     return ax
 
 
 def draw_micro_cell(cell, title, ax=None):
-    """One cell: inputs 0 and 1 on the left, node i + 2 in column i + 1, loose ends to concat."""
-    ax = ax or plt.subplots(figsize=(1.6 * (len(cell) + 3), 3.4))[1]
-    pos = {0: (0, 1.0), 1: (0, -1.0)}
-    _node(ax, pos[0], "in 0", "#f3e6c8")
-    _node(ax, pos[1], "in 1", "#f3e6c8")
+    """One cell, top to bottom: inputs 0 and 1, node i + 2 in row i + 2, then "concat".
+
+    Each node's box says what it computes (``2 = avg(0) + sep3(1)``: sep3 and sep5 are the 3 x 3
+    and 5 x 5 separable convolutions, id the identity), so no label sits on an
+    edge: the x input arrives by an arc on the left, the y input by one on the right, and the
+    concat box lists the loose ends.
+    """
+    rows = len(cell) + 3
+    ax = ax or plt.subplots(figsize=(COLUMN_INCHES / 2, 0.55 * ROW * rows + 0.5))[1]
+    pos = {0: (0.0, 0.0), 1: (0.0, -ROW)}
+    _node(ax, pos[0], "in 0", "#f3e6c8", width=CELL_BOX)
+    _node(ax, pos[1], "in 1", "#f3e6c8", width=CELL_BOX)
+    side_x = CELL_BOX / 2 + 0.45                      # just outside the box and its padding
     for i, node in enumerate(cell):
-        xy = (2.0 * (i + 1), 1.5 if i % 2 == 0 else -1.5)
+        xy = (0.0, -ROW * (i + 2))
         pos[i + 2] = xy
-        _node(ax, xy, f"node {i + 2}")
-        _edge(ax, pos[node.x_input], xy, MICRO_OPS[node.x_op], rad=0.2, at=0.7)
-        _edge(ax, pos[node.y_input], xy, MICRO_OPS[node.y_op], rad=-0.2, at=0.55)
-    out = (2.0 * (len(cell) + 1), 0)
-    _node(ax, out, "concat", "#d9f0d9")
-    for s in loose_ends(cell):
-        _edge(ax, pos[s], out, color="#9a9")
-    _finish(ax, title, list(pos.values()) + [out])
+        text = (f"{i + 2} = {TINY[MICRO_OPS[node.x_op]]}({node.x_input})"
+                f" + {TINY[MICRO_OPS[node.y_op]]}({node.y_input})")
+        _node(ax, xy, text, width=CELL_BOX, fontsize=EDGE_FONT)
+        for src, side in ((node.x_input, -1), (node.y_input, 1)):
+            ax.add_patch(FancyArrowPatch((side * side_x, pos[src][1]), (side * side_x, xy[1]), arrowstyle="-|>",
+                                         mutation_scale=9, color="#445", lw=1.0, shrinkA=0, shrinkB=0,
+                                         connectionstyle=f"arc3,rad={-side * 0.18}"))
+    out = (0.0, -ROW * (len(cell) + 2))
+    _node(ax, out, "concat " + ", ".join(str(e) for e in loose_ends(cell)), "#d9f0d9", width=CELL_BOX)
+    bulge = 0.18 * ROW * (len(cell) + 1) / 2            # how far the longest arc reaches out
+    _finish(ax, title, [(-side_x - bulge, 0.0), (side_x + bulge, out[1])])
     return ax
+
+
+def draw_supernet(space, arch, ax=None):
+    """The whole macro supernet with one child in it (paper Figure 5's idea, for the macro space).
+
+    Every layer holds all six operations (gray boxes) and may read every earlier layer (gray
+    arcs): that graph *is* the supernet, and its weights are the shared weights. The sampled
+    child ``arch`` is one operation per layer (orange) and a subset of the arcs (red); training
+    it for one step updates exactly those weights.
+    """
+    if not isinstance(space, MacroSpace):
+        raise ValueError(f"draw_supernet draws the macro space; got {space!r}")
+    space.validate(arch)
+    L, ops = arch.num_layers, len(MACRO_OPS)
+    gap, box = 1.3, 0.6
+    ax = ax or plt.subplots(figsize=(COLUMN_INCHES, 0.62 * ROW * (L + 2) + 0.8))[1]
+    xs = [gap * (j - (ops - 1) / 2) for j in range(ops)]
+    right = xs[-1] + box / 2 + 0.45
+    names = ["c3", "s3", "c5", "s5", "avg", "max"]          # MACRO_OPS, shortened
+    rows = [0.0] + [-ROW * (k + 1) for k in range(L)]        # the stem, then layer k
+    _node(ax, (0.0, 0.0), "stem", "#f3e6c8", width=2.0)
+    chosen_prev = (0.0, 0.0)
+    for k in range(L):
+        y = rows[k + 1]
+        for j, x in enumerate(xs):
+            on = j == arch.ops[k]
+            _node(ax, (x, y), names[j], "#f5b971" if on else "#eeeeee", width=box, fontsize=EDGE_FONT)
+            ax.add_patch(FancyArrowPatch(chosen_prev, (x, y), arrowstyle="-|>", mutation_scale=7, lw=1.2 if on else 0.5,
+                                         color="#333" if on else "#bbb", shrinkA=14, shrinkB=14))
+        chosen_prev = (xs[arch.ops[k]], y)
+        for i in range(k):          # skips from entries 0..k-1 of [stem, out_0, ...]: all possible, chosen in red
+            on = bool(arch.skips[k][i])
+            ax.add_patch(FancyArrowPatch((right, rows[i]), (right, y), arrowstyle="-|>", mutation_scale=7,
+                                         color="#c55" if on else "#ccc", lw=1.3 if on else 0.6,
+                                         shrinkA=0, shrinkB=0, connectionstyle="arc3,rad=-0.25",
+                                         zorder=3 if on else 1))
+    head = (0.0, -ROW * (L + 1))
+    _node(ax, head, "GAP + FC", "#d9f0d9", width=2.0)
+    ax.add_patch(FancyArrowPatch(chosen_prev, head, arrowstyle="-|>", mutation_scale=7, color="#333",
+                                 lw=1.2, shrinkA=14, shrinkB=14))
+    bulge = 0.25 * ROW * L / 2
+    _finish(ax, f"{L}-layer macro supernet (gray), one child in it (orange, red)",
+            [(xs[0] - 0.4, 0.0), (right + bulge, head[1])])
+    ax.title.set_fontsize(EDGE_FONT + 1)
+    return ax.figure
 
 
 def draw(space, arch, axes=None):
@@ -105,7 +185,7 @@ def draw(space, arch, axes=None):
     space.validate(arch)
     if isinstance(space, MicroSpace):
         if axes is None:
-            fig, axes = plt.subplots(2, 1, figsize=(1.6 * (space.num_nodes + 3), 7.0))
+            fig, axes = plt.subplots(1, 2, figsize=(COLUMN_INCHES, 0.55 * ROW * (space.num_nodes + 3) + 0.6))
         draw_micro_cell(arch.normal, "normal cell", axes[0])
         draw_micro_cell(arch.reduce, "reduction cell", axes[1])
         return axes[0].figure

@@ -26,7 +26,9 @@ def _records(records_or_run) -> list[dict]:
 
 
 def plot_search(records_or_run, axes=None, label: str | None = None):
-    """Four panels: controller reward and baseline, policy entropy, shared loss, learning rate.
+    """Four panels, two by two: controller reward and baseline, policy entropy, shared loss,
+    learning rate. The figure is 6.9 inches wide, the width of the book's text column at 100 dpi,
+    so its labels print at their own size (9 points and more) instead of being scaled down.
 
     The entropy panel shows ``policy_entropy``, the policy's entropy in nats (the sum over the
     decisions of each softmax's entropy; see :class:`enas_edu.controller.Sample`), not the
@@ -34,13 +36,14 @@ def plot_search(records_or_run, axes=None, label: str | None = None):
     """
     records = _records(records_or_run)
     if axes is None:
-        fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
+        fig, grid = plt.subplots(2, 2, figsize=(6.9, 5.4))
+        axes = grid.ravel()
     x, reward = _series(records, "controller", "reward")
     _, baseline = _series(records, "controller", "baseline")
     axes[0].plot(x, reward, lw=0.8, alpha=0.6, label=f"reward{' ' + label if label else ''}")
     axes[0].plot(x, baseline, lw=1.5, label="EMA baseline")
     axes[0].set(title="controller reward", xlabel="controller update")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=10)
     x, entropy = _series(records, "controller", "policy_entropy")
     axes[1].plot(x, entropy, label=label)
     axes[1].set(title="policy entropy (nats)", xlabel="controller update")
@@ -119,13 +122,18 @@ def choice_shares(run_dir: str | Path) -> dict[str, dict[str, list[float]]]:
 
 
 def plot_choices(run_dir: str | Path):
-    """Stacked shares of each choice per epoch: where the controller's policy is heading."""
+    """Stacked shares of each choice per epoch: where the controller's policy is heading.
+
+    One panel per kind of choice, stacked vertically; with the legend beside them they fill the
+    width of the text column.
+    """
     shares = choice_shares(run_dir)
-    fig, axes = plt.subplots(1, max(1, len(shares)), figsize=(5 * max(1, len(shares)), 3.2), squeeze=False)
-    for ax, (kind, by_name) in zip(axes[0], shares.items()):
+    rows = max(1, len(shares))
+    fig, axes = plt.subplots(rows, 1, figsize=(5.4, 2.9 * rows), squeeze=False)
+    for ax, (kind, by_name) in zip(axes[:, 0], shares.items()):
         epochs = range(len(next(iter(by_name.values()))))
         ax.stackplot(epochs, *by_name.values(), labels=list(by_name), alpha=0.85)
         ax.set(title=kind, xlabel="epoch", ylabel="share of sampled choices", ylim=(0, 1))
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.legend(fontsize=10, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig

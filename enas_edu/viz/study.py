@@ -15,7 +15,7 @@ LABELS = {"enas": "ENAS", "no-controller": "ENAS, controller\nnot trained",
 def plot_found(runs: list[dict], truth, ax=None):
     """True test accuracy of every derived child, by method (one dot per seed, mean +- std),
     against the space: its best child, and the median and 90th percentile of all children."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.9, 4.2))
     methods = list(dict.fromkeys(r["method"] for r in runs))
     dist = truth.distribution("test")
     for y, name, style in ((dist["max"], "best child of the space", "-"), (dist["p90"], "90th percentile", "--"),
@@ -30,7 +30,7 @@ def plot_found(runs: list[dict], truth, ax=None):
     ax.set_xticks(range(len(methods)), [LABELS.get(m, m) for m in methods], fontsize=10)
     ax.set_ylabel("true test accuracy (table)", fontsize=10)
     ax.set_title(f"the child each method chose, {len(runs) // len(methods)} seeds each", fontsize=11)
-    ax.legend(fontsize=9, loc="lower right")
+    ax.legend(fontsize=10, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -38,7 +38,7 @@ def plot_found(runs: list[dict], truth, ax=None):
 def plot_ranking(summary: dict, ax=None):
     """Kendall's tau between shared-weight and true scores over the scored children, by epoch
     (mean +- std over seeds), for the three methods that share weights."""
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(7.5, 3.8))
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.9, 3.8))
     for m in SHARED:
         rows = summary["methods"].get(m, {}).get("correlation")
         if not rows:
@@ -51,6 +51,6 @@ def plot_ranking(summary: dict, ax=None):
     ax.set_xlabel("epoch of the search (shared weights trained so far)", fontsize=10)
     ax.set_ylabel("Kendall tau, shared vs true", fontsize=10)
     ax.set_title("how well the shared weights rank every child", fontsize=11)
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=10)
     fig.tight_layout()
     return fig

@@ -35,16 +35,16 @@ def decision_figure(space, sample, k: int):
     """Probabilities of decision ``k`` (0-based, in sampling order) beside the architecture."""
     d = sample.decisions[k]
     probs = d.logits.softmax(-1)
-    fig = plt.figure(figsize=(11, 4.2))
-    ax = fig.add_axes([0.05, 0.15, 0.25, 0.7])
+    fig = plt.figure(figsize=(6.9, 4.8))          # the width of the book's text column
+    ax = fig.add_axes([0.08, 0.14, 0.22, 0.7])
     colors = ["#e07b39" if v == d.choice else "#6b8fb3" for v in d.values]
     ax.bar([str(v) for v in d.values], probs.numpy(), color=colors)
     ax.set(title=f"decision {k + 1} of {len(sample.decisions)}:\n{d.name}", ylabel="probability",
            xlabel="choice", ylim=(0, 1))
     if isinstance(space, MicroSpace):
-        draw(space, sample.arch, [fig.add_axes([0.35, 0.5, 0.6, 0.45]), fig.add_axes([0.35, 0.02, 0.6, 0.45])])
+        draw(space, sample.arch, [fig.add_axes([0.34, 0.0, 0.33, 1.0]), fig.add_axes([0.67, 0.0, 0.33, 1.0])])
     else:
-        draw(space, sample.arch, fig.add_axes([0.35, 0.0, 0.6, 1.0]))
+        draw(space, sample.arch, fig.add_axes([0.34, 0.0, 0.64, 1.0]))
     return fig
 
 
@@ -57,7 +57,7 @@ def static_fallback(fig, caption: str) -> str:
     Without JavaScript the ``noscript`` rule reveals it too.
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")   # 1 point = 1 CSS pixel
     png = base64.b64encode(buffer.getvalue()).decode("ascii")
     return (f'<div class="{FALLBACK_CLASS}" style="display:none">'
             f'<noscript><style>.{FALLBACK_CLASS} {{display:block !important}}</style></noscript>'
