@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,9 +123,8 @@ class Chapter:
         return (*load_study(folder), source)
 
     def hardware(self) -> str:
-        if self.device == "cuda":
-            return torch.cuda.get_device_name(0)
-        return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+        from .training import hardware_name
+        return hardware_name(self.device)
 
     def label(self, data: str, seed: int = 0) -> str:
         return (f"[data: {data}; profile: {self.profile}; hardware: {self.hardware()}; seed: {seed}; "

@@ -12,7 +12,6 @@ records written after it and then continues: the files end the same as in an uni
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -26,8 +25,19 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .data.download import file_hash
+
 
 # ---------------------------------------------------------------------------------- device
+def hardware_name(device: torch.device | str | None = None) -> str:
+    """The machine as every record names it: the GPU's name, or the CPU and its thread count
+    (``device`` None: the GPU if there is one)."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
 def resolve_device(name: str) -> torch.device:
     """"auto" picks CUDA when present, else the CPU; anything else is passed to torch.device."""
     if name == "auto":
@@ -162,9 +172,8 @@ class RunDir:
         folder, whether its checksums were checked, and its sizes.
         """
         from . import __version__
-        hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
-                    else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)")
-        self.log({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hardware": hardware, "device": str(device),
+        self.log({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hardware": hardware_name(device),
+                  "device": str(device),
                   "data": data, "data_source": data_source, "enas_edu": __version__, "torch": torch.__version__,
                   "python": sys.version.split()[0]}, file="environment.jsonl")
 
@@ -194,13 +203,17 @@ class RunDir:
         state = dict(state, logs=self.log_sizes())
         tmp = self.checkpoint_path.with_suffix(".pt.tmp")
         torch.save(state, tmp)
-        digests = [_sha256(tmp)]
+        digests = [file_hash(tmp, "sha256")]
         if self.checkpoint_path.exists():
-            digests.append(_sha256(self.checkpoint_path))
-        sums = self.checksum_path.with_suffix(".sha256.tmp")
-        sums.write_text("\n".join(digests) + "\n")
-        os.replace(sums, self.checksum_path)
+            digests.append(file_hash(self.checkpoint_path, "sha256"))
+        self._write_digests(digests)
         os.replace(tmp, self.checkpoint_path)
+
+    def _write_digests(self, digests: list[str]) -> None:
+        """Replace ``checkpoint.sha256`` atomically with ``digests``, one per line."""
+        tmp = self.checksum_path.with_suffix(".sha256.tmp")
+        tmp.write_text("\n".join(digests) + "\n")
+        os.replace(tmp, self.checksum_path)
 
     def load_checkpoint(self, map_location=None) -> dict:
         """Load the checkpoint after checking its SHA-256: it is unpickled (it holds RNG states and
@@ -212,7 +225,7 @@ class RunDir:
                              "enas_edu 0.1, or copied without it), and a checkpoint is unpickled, which runs code. "
                              "If you wrote this file yourself, trust it once with "
                              f"enas_edu.training.trust_checkpoint({str(self.path)!r}) and resume again")
-        if _sha256(self.checkpoint_path) not in self.checksum_path.read_text().split():
+        if file_hash(self.checkpoint_path, "sha256") not in self.checksum_path.read_text().split():
             raise ValueError(f"{self.checkpoint_path} does not match {self.checksum_path.name}: the file was changed "
                              "or damaged after the run wrote it, so it is not loaded. Restore it from a backup, or "
                              "start the run again in a new directory")
@@ -225,24 +238,14 @@ class RunDir:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def trust_checkpoint(run_dir: str | os.PathLike) -> str:
     """Record the SHA-256 of ``run_dir``'s checkpoint as valid (for a checkpoint you wrote yourself
     that has no checksum: one from enas_edu 0.1, or one edited on purpose). Returns the digest."""
     run = RunDir(run_dir)
     if not run.checkpoint_path.exists():
         raise FileNotFoundError(f"no checkpoint in {run.path}")
-    digest = _sha256(run.checkpoint_path)
-    tmp = run.checksum_path.with_suffix(".sha256.tmp")
-    tmp.write_text(digest + "\n")
-    os.replace(tmp, run.checksum_path)
+    digest = file_hash(run.checkpoint_path, "sha256")
+    run._write_digests([digest])
     return digest
 
 

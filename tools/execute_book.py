@@ -23,7 +23,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import subprocess
 import time
@@ -35,14 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = ROOT / "notebooks" / "timings.json"
 LINE = re.compile(r"^\*\*Running time\.\*\*.*?(?:\n\n|\Z)", re.MULTILINE | re.DOTALL)
 BADGE_END = re.compile(r"^\[!\[Open In Colab\].*\n\n", re.MULTILINE)
-
-
-def hardware() -> str:
-    """The machine a measurement was taken on, as the chapters' labels name it."""
-    import torch
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def commit() -> str:
@@ -106,9 +97,11 @@ def stamp(path: Path, timings: dict) -> bool:
 
 
 def record(timings: dict, path: Path, profile: str, seconds: float, at_commit: str) -> None:
+    """Keep this execution's time of ``path`` at ``profile`` (the chapters' hardware label names the machine)."""
     import torch
+    from enas_edu.training import hardware_name
     timings.setdefault(path.stem, {})[profile] = {
-        "seconds": round(seconds), "hardware": hardware(), "torch": torch.__version__.split("+")[0],
+        "seconds": round(seconds), "hardware": hardware_name(), "torch": torch.__version__.split("+")[0],
         "date": datetime.date.today().isoformat(), "commit": at_commit}
 
 

@@ -21,10 +21,12 @@ BOX = dict(boxstyle="round,pad=0.3", linewidth=1.0)
 #: more on the page) instead of being scaled down.
 COLUMN_INCHES, NODE_FONT, EDGE_FONT, TITLE_FONT = 6.9, 11, 10, 12
 ROW, CELL_BOX = 1.3, 6.0       # micro cells: rows apart, and the width of a node's box (data units)
-#: Short operation names for edge labels (the full names are in ``MICRO_OPS``).
-SHORT = {"sep3x3": "sep 3x3", "sep5x5": "sep 5x5", "avgpool3x3": "avg", "maxpool3x3": "max",
-         "identity": "id", "conv3x3": "conv 3x3", "conv5x5": "conv 5x5"}
+#: Short operation names (the full ones are ``MACRO_OPS`` and ``MICRO_OPS``): in a macro layer's
+#: box, in a micro node's box, and in the supernet's small boxes.
+SHORT = {"conv3x3": "conv 3x3", "sep3x3": "sep 3x3", "conv5x5": "conv 5x5", "sep5x5": "sep 5x5",
+         "avgpool3x3": "avg", "maxpool3x3": "max"}
 TINY = {"sep3x3": "sep3", "sep5x5": "sep5", "avgpool3x3": "avg", "maxpool3x3": "max", "identity": "id"}
+CODE = {"conv3x3": "c3", "sep3x3": "s3", "conv5x5": "c5", "sep5x5": "s5", "avgpool3x3": "avg", "maxpool3x3": "max"}
 
 
 def _figsize(width_units: float, height_units: float, per_unit: float = 0.62) -> tuple[float, float]:
@@ -39,14 +41,21 @@ def _node(ax, xy, text, color="#e8eef7", width=0.7, fontsize=NODE_FONT):
     ax.text(*xy, text, ha="center", va="center", fontsize=fontsize)
 
 
-def _edge(ax, a, b, label="", rad=0.0, color="#445", at=0.6, dy=0.0):
-    """An arrow a -> b; the label sits ``at`` of the way along, nearer the target, ``dy`` above."""
+def _edge(ax, a, b, label="", rad=0.0, color="#445", at=0.6):
+    """An arrow a -> b; the label sits ``at`` of the way along, nearer the target."""
     ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=9, color=color, lw=1.0,
                                  connectionstyle=f"arc3,rad={rad}", shrinkA=16, shrinkB=16))
     if label:
-        mx, my = a[0] + at * (b[0] - a[0]), a[1] + at * (b[1] - a[1]) + dy
+        mx, my = a[0] + at * (b[0] - a[0]), a[1] + at * (b[1] - a[1])
         ax.text(mx, my, label, ha="center", va="center", fontsize=EDGE_FONT, color="#223",
                 bbox=dict(boxstyle="round,pad=0.1", facecolor="white", edgecolor="none", alpha=0.85))
+
+
+def _side_arc(ax, x, y_from, y_to, bend, color="#445", lw=1.0, size=9, zorder=1):
+    """A vertical arrow at ``x`` from ``y_from`` down to ``y_to``, bowed outwards by ``bend``
+    (negative bows right, positive left): the skips and node inputs drawn beside a column of boxes."""
+    ax.add_patch(FancyArrowPatch((x, y_from), (x, y_to), arrowstyle="-|>", mutation_scale=size, color=color,
+                                 lw=lw, shrinkA=0, shrinkB=0, connectionstyle=f"arc3,rad={bend}", zorder=zorder))
 
 
 def _finish(ax, title, points):
@@ -88,13 +97,11 @@ def draw_macro(arch, ax=None):
     _node(ax, entries[0], "stem", "#f3e6c8", width=width)
     for k in range(L):
         xy = (0, -ROW * (k + 1))
-        _node(ax, xy, SHORT.get(MACRO_OPS[arch.ops[k]], MACRO_OPS[arch.ops[k]]), width=width)
+        _node(ax, xy, SHORT[MACRO_OPS[arch.ops[k]]], width=width)
         _edge(ax, entries[-1], xy)
         for i, bit in enumerate(arch.skips[k]):
             if bit:
-                ax.add_patch(FancyArrowPatch((side_x, entries[i][1]), (side_x, xy[1]), arrowstyle="-|>",
-                                             mutation_scale=9, color="#c55", lw=1.0, shrinkA=0, shrinkB=0,
-                                             connectionstyle="arc3,rad=-0.25"))
+                _side_arc(ax, side_x, entries[i][1], xy[1], -0.25, color="#c55")
         entries.append(xy)
     head = (0, -ROW * (L + 1))
     _node(ax, head, "GAP + FC", "#d9f0d9", width=width)
@@ -125,9 +132,7 @@ def draw_micro_cell(cell, title, ax=None):
                 f" + {TINY[MICRO_OPS[node.y_op]]}({node.y_input})")
         _node(ax, xy, text, width=CELL_BOX, fontsize=EDGE_FONT)
         for src, side in ((node.x_input, -1), (node.y_input, 1)):
-            ax.add_patch(FancyArrowPatch((side * side_x, pos[src][1]), (side * side_x, xy[1]), arrowstyle="-|>",
-                                         mutation_scale=9, color="#445", lw=1.0, shrinkA=0, shrinkB=0,
-                                         connectionstyle=f"arc3,rad={-side * 0.18}"))
+            _side_arc(ax, side * side_x, pos[src][1], xy[1], -side * 0.18)
     out = (0.0, -ROW * (len(cell) + 2))
     _node(ax, out, "concat " + ", ".join(str(e) for e in loose_ends(cell)), "#d9f0d9", width=CELL_BOX)
     bulge = 0.18 * ROW * (len(cell) + 1) / 2            # how far the longest arc reaches out
@@ -151,7 +156,6 @@ def draw_supernet(space, arch, ax=None):
     ax = ax or plt.subplots(figsize=(COLUMN_INCHES, 0.62 * ROW * (L + 2) + 0.8))[1]
     xs = [gap * (j - (ops - 1) / 2) for j in range(ops)]
     right = xs[-1] + box / 2 + 0.45
-    names = ["c3", "s3", "c5", "s5", "avg", "max"]          # MACRO_OPS, shortened
     rows = [0.0] + [-ROW * (k + 1) for k in range(L)]        # the stem, then layer k
     _node(ax, (0.0, 0.0), "stem", "#f3e6c8", width=2.0)
     chosen_prev = (0.0, 0.0)
@@ -159,16 +163,14 @@ def draw_supernet(space, arch, ax=None):
         y = rows[k + 1]
         for j, x in enumerate(xs):
             on = j == arch.ops[k]
-            _node(ax, (x, y), names[j], "#f5b971" if on else "#eeeeee", width=box, fontsize=EDGE_FONT)
+            _node(ax, (x, y), CODE[MACRO_OPS[j]], "#f5b971" if on else "#eeeeee", width=box, fontsize=EDGE_FONT)
             ax.add_patch(FancyArrowPatch(chosen_prev, (x, y), arrowstyle="-|>", mutation_scale=7, lw=1.2 if on else 0.5,
                                          color="#333" if on else "#bbb", shrinkA=14, shrinkB=14))
         chosen_prev = (xs[arch.ops[k]], y)
         for i in range(k):          # skips from entries 0..k-1 of [stem, out_0, ...]: all possible, chosen in red
             on = bool(arch.skips[k][i])
-            ax.add_patch(FancyArrowPatch((right, rows[i]), (right, y), arrowstyle="-|>", mutation_scale=7,
-                                         color="#c55" if on else "#ccc", lw=1.3 if on else 0.6,
-                                         shrinkA=0, shrinkB=0, connectionstyle="arc3,rad=-0.25",
-                                         zorder=3 if on else 1))
+            _side_arc(ax, right, rows[i], y, -0.25, color="#c55" if on else "#ccc", lw=1.3 if on else 0.6,
+                      size=7, zorder=3 if on else 1)
     head = (0.0, -ROW * (L + 1))
     _node(ax, head, "GAP + FC", "#d9f0d9", width=2.0)
     ax.add_patch(FancyArrowPatch(chosen_prev, head, arrowstyle="-|>", mutation_scale=7, color="#333",
