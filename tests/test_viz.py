@@ -135,3 +135,70 @@ def test_the_supernet_drawing_holds_every_choice_and_marks_the_child():
     assert sum(a.get_edgecolor() == matplotlib.colors.to_rgba("#c55") for a in arcs) == sum(map(sum, arch.skips))
     with pytest.raises(ValueError, match="macro space"):
         draw_supernet(MicroSpace(num_nodes=2), MicroSpace(num_nodes=2).sample())
+
+
+def test_nas_tree_cell_reads_figure_5_of_the_nas_paper():
+    from enas_edu.viz.nas import FIGURE5_CELL, NASTreeCell
+    cell = NASTreeCell.from_decisions(FIGURE5_CELL)
+    # NAS section 3.4, written out by hand from the paper's walk through its Figure 5
+    assert cell.equations() == [
+        "a0 = tanh(W1 x_t + W2 h_{t-1})",
+        "a0' = relu(a0 + c_{t-1})   (cell inject)",
+        "a1 = relu((W3 x_t) ⊙ (W4 h_{t-1}))",
+        "a2 = sigmoid(a0' ⊙ a1)",
+        "h_t = a2",
+        "c_t = (W3 x_t) ⊙ (W4 h_{t-1})   (node 1 before its relu)",
+    ]
+    big = NASTreeCell.from_decisions(["add", "tanh"] * 15 + ["mul", "relu", 13, 14], base=8)
+    parents = [k for k in range(15) for _ in (big.children(k) or ())]
+    assert [big.children(k) for k in range(8)] == [None] * 8
+    assert big.children(8) == (0, 1) and big.children(12) == (8, 9) and big.children(14) == (12, 13)
+    assert sorted(c for k in range(15) for c in (big.children(k) or ())) == list(range(14))   # one parent each
+    assert len(parents) == 14
+    eq = big.equations()
+    assert eq[-2] == "h_t = a14'" and eq[-1].startswith("c_t = a10 + a11")   # inject at the root
+    for bad, match in ((FIGURE5_CELL[:-1], "emits 10 decisions"), (("add", "cos") + FIGURE5_CELL[2:], "node 0"),
+                       (FIGURE5_CELL[:-1] + (3,), "node index 0..2")):
+        with pytest.raises(ValueError, match=match):
+            NASTreeCell.from_decisions(bad)
+    with pytest.raises(ValueError, match="power of two"):
+        NASTreeCell.from_decisions(FIGURE5_CELL, base=3)
+    # count(2) against enumeration: every sequence from_decisions accepts, no other
+    from itertools import product
+    from enas_edu.viz.nas import ACTIVATIONS, COMBINE
+    pairs = list(product(COMBINE, ACTIVATIONS))
+    cells = {NASTreeCell.from_decisions(sum(p, ()) + (i, j)) for p in product(pairs, repeat=4)
+             for i in range(3) for j in range(3)}
+    assert len(cells) == NASTreeCell.count(2) == 8 ** 4 * 9
+    assert NASTreeCell.count(8) == 8 ** 16 * 15 ** 2 and round(NASTreeCell.count(8) / 1e16) == 6
+
+
+def test_nas_drawings_show_every_decision():
+    from enas_edu.viz.nas import (FIGURE5_CELL, FILTER_SIZES, NUM_FILTERS, NASTreeCell, draw_nas_cnn,
+                                  draw_nas_rnn, sample_nas_cnn)
+    cell = NASTreeCell.from_decisions(FIGURE5_CELL)
+    fig = draw_nas_rnn(cell)
+    labels = texts(fig)
+    assert [l for l in labels if l.startswith("node ")] == ["node 0\nadd, then tanh", "node 1\nmul, then relu",
+                                                            "node 2\nmul, then sigmoid"]
+    assert "inject: add, relu" in labels and sorted(l for l in labels if l.startswith("$W")) == \
+        ["$W_1$", "$W_2$", "$W_3$", "$W_4$"]
+    assert fig.get_size_inches()[0] <= 6.9 + 1e-9
+    layers = sample_nas_cnn(4, generator=torch.Generator().manual_seed(0))
+    assert layers == sample_nas_cnn(4, generator=torch.Generator().manual_seed(0))
+    for i, layer in enumerate(layers, start=1):
+        assert set(layer.inputs) <= set(range(1, i)) and layer.num_filters in NUM_FILTERS
+    fixed = sample_nas_cnn(50, predict_strides=False, generator=torch.Generator().manual_seed(1))
+    assert {l.stride for l in fixed} == {(1, 1)}
+    heights = [l.filter_height for l in fixed]
+    assert all(heights.count(v) >= 5 for v in FILTER_SIZES)          # every size drawn (expected 12.5 each)
+    ax = draw_nas_cnn(layers).axes[0]
+    red, gray = matplotlib.colors.to_rgba("#c55"), matplotlib.colors.to_rgba("#bbb")
+    arcs = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_edgecolor() in (red, gray)]
+    assert len(arcs) == 4 * 3 // 2                                   # one sigmoid per pair of layers
+    assert sum(a.get_edgecolor() == red for a in arcs) == sum(len(l.inputs) for l in layers)
+    boxes = [t for t in texts(ax.figure) if t.startswith("filter\nheight")]
+    assert boxes == [f"filter\nheight\n{l.filter_height}" for l in layers]
+    assert len([t for t in texts(draw_nas_cnn(layers, predict_strides=False)) if t.startswith("stride")]) == 0
+    with pytest.raises(ValueError, match="at least 1"):
+        sample_nas_cnn(0)

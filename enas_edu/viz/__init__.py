@@ -1,7 +1,9 @@
 """Drawings of architectures, plots of runs, and the notebook widgets."""
 
 from .draw import draw, draw_supernet
+from .nas import NASTreeCell, draw_nas_cnn, draw_nas_rnn, sample_nas_cnn
 from .plots import LivePlot, choice_counts, choice_shares, plot_choices, plot_search, search_summary
 from .widgets import decision_figure, explorer
 
-__all__ = ["draw", "draw_supernet", "plot_search", "search_summary", "plot_choices", "choice_counts", "choice_shares", "LivePlot", "explorer", "decision_figure"]
+__all__ = ["draw", "draw_supernet", "plot_search", "search_summary", "plot_choices", "choice_counts", "choice_shares", "LivePlot", "explorer", "decision_figure",
+           "NASTreeCell", "draw_nas_cnn", "draw_nas_rnn", "sample_nas_cnn"]
