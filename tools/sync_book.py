@@ -61,13 +61,14 @@ def badge(owner: str, name: str, branch: str, chapter: str) -> str:
 
 def setup_cell(owner: str, name: str, release: str) -> str:
     return (
-        "# On Colab: install the enas-edu release this book was executed with (Colab's own torch is kept),\n"
-        "# or the repository at that release's tag if the package index does not have it; then mount Drive.\n"
+        "# On Colab: install the enas-edu release this book was executed with (Colab's torch is\n"
+        "# kept), or the repository at that release's tag if the package index lacks it.\n"
         "import sys\n"
         'if "google.colab" in sys.modules:\n'
-        f'    !pip install -q "enas-edu=={release}" || pip install -q "enas-edu @ git+https://github.com/{owner}/{name}@v{release}"\n'
+        f'    !pip install -q "enas-edu=={release}" || \\\n'
+        f'        pip install -q "enas-edu @ git+https://github.com/{owner}/{name}@v{release}"\n'
         "from enas_edu.book import chapter_setup\n"
-        "book = chapter_setup()"
+        "book = chapter_setup()  # the profile, the device, the runs folder (on Drive on Colab)"
     )
 
 
