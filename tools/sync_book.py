@@ -65,8 +65,8 @@ def setup_cell(owner: str, name: str, release: str) -> str:
         "# kept), or the repository at that release's tag if the package index lacks it.\n"
         "import sys\n"
         'if "google.colab" in sys.modules:\n'
-        f'    !pip install -q "enas-edu=={release}" || \\\n'
-        f'        pip install -q "enas-edu @ git+https://github.com/{owner}/{name}@v{release}"\n'
+        f'    tag = "git+https://github.com/{owner}/{name}@v{release}"\n'
+        f'    !pip install -q "enas-edu=={release}" || pip install -q "enas-edu @ {{tag}}"\n'
         "from enas_edu.book import chapter_setup\n"
         "book = chapter_setup()  # the profile, the device, the runs folder (on Drive on Colab)"
     )
