@@ -86,9 +86,9 @@ def _axes(width, height):
     return ax
 
 
-def _arrow(ax, a, b, color="#445", lw=1.0, rad=0.0, style="-|>", dashed=False):
-    ax.add_patch(FancyArrowPatch(a, b, arrowstyle=style, mutation_scale=9, color=color, lw=lw, shrinkA=2, shrinkB=2,
-                                 connectionstyle=f"arc3,rad={rad}", linestyle="--" if dashed else "-"))
+def _arrow(ax, a, b, color="#445", lw=1.0, dashed=False):
+    ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=9, color=color, lw=lw, shrinkA=2, shrinkB=2,
+                                 linestyle="--" if dashed else "-"))
 
 
 def draw_nas_cnn(layers: list[NASLayer], predict_strides: bool = True, ax=None):
@@ -109,8 +109,7 @@ def draw_nas_cnn(layers: list[NASLayer], predict_strides: bool = True, ax=None):
     anchors = []
     for i, layer in enumerate(layers, start=1):
         y = -row * (i - 1)
-        values = [", ".join(map(str, layer.inputs)) if layer.inputs else ("none" if i > 1 else "(first)"),
-                  layer.filter_height, layer.filter_width]
+        values = [", ".join(map(str, layer.inputs)) or "none", layer.filter_height, layer.filter_width]
         values += list(layer.stride) if predict_strides else []
         values += [layer.num_filters]
         for k, (name, value) in enumerate(zip(steps, values)):
