@@ -103,6 +103,18 @@ def test_plot_search_and_choice_shares_read_a_run(tmp_path, monkeypatch):
     assert len(plot_choices(tmp_path / "run").axes) == 2
 
 
+def test_plot_search_writes_flat_series_without_an_offset():
+    # an entropy that moves by 0.001 nats around 13.38 once drew "+1.338e1" in the corner
+    records = [{"phase": "controller", "reward": 0.5, "baseline": 0.4, "policy_entropy": 13.38 + 1e-3 * (i % 2)}
+               for i in range(20)]
+    records += [{"phase": "shared", "loss": 2.3}, {"phase": "epoch", "lr": 0.05}]
+    fig = plot_search(records)
+    fig.canvas.draw()
+    entropy_axis = fig.axes[1]
+    assert entropy_axis.yaxis.get_offset_text().get_text() == ""
+    assert any("13.38" in t.get_text() for t in entropy_axis.get_yticklabels())
+
+
 class _Handle:
     def __init__(self, shown):
         self.shown = shown

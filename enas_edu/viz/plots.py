@@ -53,6 +53,10 @@ def plot_search(records_or_run, axes=None, label: str | None = None):
     x, lr = _series(records, "epoch", "lr")
     axes[3].plot(x, lr, marker="o", label=label)
     axes[3].set(title="learning rate", xlabel="epoch")
+    for ax in axes:
+        # A nearly flat series (an entropy that barely moves) would otherwise be drawn against
+        # an offset such as "+1.338e1" in the corner, which reads as a separate number.
+        ax.ticklabel_format(axis="y", useOffset=False)
     axes[0].figure.tight_layout()
     return axes[0].figure
 
