@@ -214,3 +214,21 @@ def test_nas_drawings_show_every_decision():
     assert len([t for t in texts(draw_nas_cnn(layers, predict_strides=False)) if t.startswith("stride")]) == 0
     with pytest.raises(ValueError, match="at least 1"):
         sample_nas_cnn(0)
+
+
+def test_plot_found_keeps_its_legend_off_the_dots():
+    from enas_edu.bench import GroundTruth
+    from enas_edu.viz.study import plot_found
+
+    truth = GroundTruth.load()
+    methods = ["enas", "no-controller", "rsws", "random"]
+    runs = [{"method": m, "true_test": 0.88 + 0.005 * k} for m in methods for k in range(10)]
+    fig = plot_found(runs, truth)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    assert not legend.overlaps(ax.get_window_extent())      # below the axes, never over a dot
+    assert legend.y0 >= 0 and legend.x0 >= 0                # and still inside the figure
+    assert [t.get_text() for t in ax.get_legend().get_texts()][0].startswith("best child of the space")
+    dots = [c for c in ax.collections if type(c).__name__ == "PathCollection"]
+    assert [len(c.get_offsets()) for c in dots] == [10] * len(methods)   # one scatter per method

@@ -30,7 +30,8 @@ def plot_found(runs: list[dict], truth, ax=None):
     ax.set_xticks(range(len(methods)), [LABELS.get(m, m) for m in methods], fontsize=10)
     ax.set_ylabel("true test accuracy (table)", fontsize=10)
     ax.set_title(f"the child each method chose, {len(runs) // len(methods)} seeds each", fontsize=11)
-    ax.legend(fontsize=10, loc="lower right")
+    # below the axes, not inside: inside it hid some methods' dots
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     fig.tight_layout()
     return fig
 
