@@ -160,13 +160,25 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None, digits: i
     return "\n".join(lines)
 
 
+SHORT_CELL = 20  # characters; a cell this short (a number, "0.9086 ± 0.0131") is never broken
+
+
 def html_table(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
     """Rows of dicts as an HTML table (``IPython.display.HTML``): the rendered book shows it as a
-    table whatever its Markdown renderer does with a notebook's Markdown outputs."""
+    table whatever its Markdown renderer does with a notebook's Markdown outputs.
+
+    Short cells carry ``class="short"``, which the book's stylesheet keeps on one line, so a
+    number and its spread never split across lines while long text (a data description) wraps.
+    """
     if not rows:
         return "<p><em>(none)</em></p>"
     columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+
+    def td(value) -> str:
+        text = _cell(value, digits)
+        short = ' class="short"' if len(text) <= SHORT_CELL else ""
+        return f"<td{short}>{html.escape(text)}</td>"
+
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c), digits))}</td>" for c in columns) + "</tr>"
-                   for row in rows)
+    body = "".join("<tr>" + "".join(td(row.get(c)) for c in columns) + "</tr>" for row in rows)
     return f'<table class="enas-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

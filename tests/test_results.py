@@ -66,3 +66,37 @@ def test_the_book_finds_recorded_runs_by_space_and_kind(search_run, tmp_path, mo
 def test_recording_a_folder_that_is_not_a_run_says_so(tmp_path):
     with pytest.raises(FileNotFoundError, match="lacks"):
         record_run(tmp_path, tmp_path / "results")
+
+
+def test_html_table_escapes_and_marks_short_cells():
+    from html.parser import HTMLParser
+
+    from enas_edu.results import html_table
+
+    rows = [{"method": "ENAS", "acc": 0.90861, "data": "UCI handwritten digits (shipped; 8x8 upscaled)"},
+            {"method": "a<b", "acc": None}]
+    text = html_table(rows, digits=4)
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.cells, self.heads, self.tag = [], [], None
+
+        def handle_starttag(self, tag, attrs):
+            self.tag, self.attrs = tag, dict(attrs)
+
+        def handle_data(self, data):
+            if self.tag == "td":
+                self.cells.append((data, self.attrs.get("class")))
+            elif self.tag == "th":
+                self.heads.append(data)
+
+    parsed = Cells()
+    parsed.feed(text)
+    assert parsed.heads == ["method", "acc", "data"]
+    # numbers formatted to `digits`, the long description left to wrap, markup escaped
+    assert parsed.cells == [("ENAS", "short"), ("0.9086", "short"),
+                            ("UCI handwritten digits (shipped; 8x8 upscaled)", None), ("a<b", "short")]
+    assert text.count("<tr>") == 3 and text.count("<td") == 6        # the missing cells are empty
+    assert "a&lt;b" in text
+    assert html_table([]) == "<p><em>(none)</em></p>"
