@@ -140,6 +140,31 @@ def record_run(run_dir: str | Path, results_root: str | Path, name: str | None =
     return dest
 
 
+def _score(row: dict, split: str) -> str:
+    """A search's derived child (valid) or a final training's result (test), with its unit."""
+    if f"{split}_accuracy" in row:
+        return f"{row[f'{split}_accuracy']:.3f} accuracy"
+    if f"{split}_perplexity" in row:
+        return f"{row[f'{split}_perplexity']:.1f} perplexity"
+    return ""
+
+
+def runs_table(runs: list[RecordedRun]) -> tuple[list[dict], dict[tuple[str, str], list[str]]]:
+    """The book's table of runs, narrow enough for its text column.
+
+    Returns one short row per run (run, job, profile, seed, epochs, hours, valid and test
+    result) and, apart, the runs grouped by their data and hardware: those two are long, and
+    most runs share them, so the chapters print them once per group above the table.
+    """
+    rows, sources = [], {}
+    for row in (run.summary() for run in runs):
+        sources.setdefault((row["data"], row["hardware"]), []).append(row["run"])
+        rows.append({"run": row["run"], "job": f"{row['space']} {row['job']}", "profile": row["profile"],
+                     "seed": row["seed"], "epochs": row["epochs"], "hours": row["hours"],
+                     "valid": _score(row, "valid"), "test": _score(row, "test")})
+    return rows, sources
+
+
 def _cell(value, digits: int) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"

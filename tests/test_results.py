@@ -100,3 +100,25 @@ def test_html_table_escapes_and_marks_short_cells():
     assert text.count("<tr>") == 3 and text.count("<td") == 6        # the missing cells are empty
     assert "a&lt;b" in text
     assert html_table([]) == "<p><em>(none)</em></p>"
+
+
+def test_runs_table_keeps_rows_short_and_groups_data_and_hardware(search_run, tmp_path):
+    from enas_edu.results import RecordedRun, runs_table
+
+    search = load_run(search_run)
+    final = RecordedRun("rnn-final", tmp_path, {"space": "rnn", "kind": "FinalConfig", "profile": "book",
+                                                "seed": 1, "epochs": 2},
+                        [{"phase": "epoch", "seconds": 1800.0}, {"phase": "epoch", "seconds": 1800.0}],
+                        [{"data": "KJV (shipped)", "hardware": "CPU"}],
+                        result={"arc": "0 0", "params": 10, "test_perplexity": 123.456})
+    rows, sources = runs_table([search, final, search])
+    assert [r["job"] for r in rows] == ["macro search", "rnn final", "macro search"]
+    assert rows[1] == {"run": "rnn-final", "job": "rnn final", "profile": "book", "seed": 1, "epochs": "2/2",
+                       "hours": 1.0, "valid": "", "test": "123.5 perplexity"}
+    assert rows[0]["epochs"] == "1/1" and rows[0]["test"] == ""
+    assert rows[0]["valid"] == ""                                   # derived only after `derive`
+    search.derived = {"arc": "0", "full_valid_accuracy": 0.91234}
+    assert runs_table([search])[0][0]["valid"] == "0.912 accuracy"
+    assert list(sources.values()) == [[search.name, search.name], ["rnn-final"]]
+    assert list(sources)[1] == ("KJV (shipped)", "CPU")
+    assert all("data" not in r and "hardware" not in r for r in rows)
