@@ -152,7 +152,8 @@ def _score(row: dict, split: str) -> str:
 def runs_table(runs: list[RecordedRun]) -> tuple[list[dict], dict[tuple[str, str], list[str]]]:
     """The book's table of runs, narrow enough for its text column.
 
-    Returns one short row per run (run, job, profile, seed, epochs, hours, valid and test
+    Returns one short row per run (run, job, profile, seed, epochs, hours; a search's derived
+    child scored on the validation split with the shared weights; a final training's test
     result) and, apart, the runs grouped by their data and hardware: those two are long, and
     most runs share them, so the chapters print them once per group above the table.
     """
@@ -161,7 +162,8 @@ def runs_table(runs: list[RecordedRun]) -> tuple[list[dict], dict[tuple[str, str
         sources.setdefault((row["data"], row["hardware"]), []).append(row["run"])
         rows.append({"run": row["run"], "job": f"{row['space']} {row['job']}", "profile": row["profile"],
                      "seed": row["seed"], "epochs": row["epochs"], "hours": row["hours"],
-                     "valid": _score(row, "valid"), "test": _score(row, "test")})
+                     "derived: valid (shared weights)": _score(row, "valid"),
+                     "final: test": _score(row, "test")})
     return rows, sources
 
 

@@ -114,11 +114,11 @@ def test_runs_table_keeps_rows_short_and_groups_data_and_hardware(search_run, tm
     rows, sources = runs_table([search, final, search])
     assert [r["job"] for r in rows] == ["macro search", "rnn final", "macro search"]
     assert rows[1] == {"run": "rnn-final", "job": "rnn final", "profile": "book", "seed": 1, "epochs": "2/2",
-                       "hours": 1.0, "valid": "", "test": "123.5 perplexity"}
-    assert rows[0]["epochs"] == "1/1" and rows[0]["test"] == ""
-    assert rows[0]["valid"] == ""                                   # derived only after `derive`
+                       "hours": 1.0, "derived: valid (shared weights)": "", "final: test": "123.5 perplexity"}
+    assert rows[0]["epochs"] == "1/1" and rows[0]["final: test"] == ""
+    assert rows[0]["derived: valid (shared weights)"] == ""                                   # derived only after `derive`
     search.derived = {"arc": "0", "full_valid_accuracy": 0.91234}
-    assert runs_table([search])[0][0]["valid"] == "0.912 accuracy"
+    assert runs_table([search])[0][0]["derived: valid (shared weights)"] == "0.912 accuracy"
     assert list(sources.values()) == [[search.name, search.name], ["rnn-final"]]
     assert list(sources)[1] == ("KJV (shipped)", "CPU")
     assert all("data" not in r and "hardware" not in r for r in rows)
