@@ -149,19 +149,18 @@ def _score(row: dict, split: str) -> str:
     return ""
 
 
-def runs_table(runs: list[RecordedRun]) -> tuple[list[dict], dict[tuple[str, str], list[str]]]:
+def runs_table(runs: list[RecordedRun]) -> tuple[list[dict], dict[tuple[str, str, str], list[str]]]:
     """The book's table of runs, narrow enough for its text column.
 
-    Returns one short row per run (run, job, profile, seed, epochs, hours; a search's derived
-    child scored on the validation split with the shared weights; a final training's test
-    result) and, apart, the runs grouped by their data and hardware: those two are long, and
-    most runs share them, so the chapters print them once per group above the table.
+    Returns one short row per run (run, job, seed, epochs, hours; a search's derived child
+    scored on the validation split with the shared weights; a final training's test result)
+    and, apart, the runs grouped by profile, data and hardware: most runs share those, and the
+    last two are long, so the chapters print them once per group above the table.
     """
     rows, sources = [], {}
     for row in (run.summary() for run in runs):
-        sources.setdefault((row["data"], row["hardware"]), []).append(row["run"])
-        rows.append({"run": row["run"], "job": f"{row['space']} {row['job']}", "profile": row["profile"],
-                     "seed": row["seed"], "epochs": row["epochs"], "hours": row["hours"],
+        sources.setdefault((row["profile"], row["data"], row["hardware"]), []).append(row["run"])
+        rows.append({"run": row["run"], "job": f"{row['space']} {row['job']}", "seed": row["seed"], "epochs": row["epochs"], "hours": row["hours"],
                      "derived: valid (shared weights)": _score(row, "valid"),
                      "final: test": _score(row, "test")})
     return rows, sources

@@ -113,12 +113,13 @@ def test_runs_table_keeps_rows_short_and_groups_data_and_hardware(search_run, tm
                         result={"arc": "0 0", "params": 10, "test_perplexity": 123.456})
     rows, sources = runs_table([search, final, search])
     assert [r["job"] for r in rows] == ["macro search", "rnn final", "macro search"]
-    assert rows[1] == {"run": "rnn-final", "job": "rnn final", "profile": "book", "seed": 1, "epochs": "2/2",
+    assert rows[1] == {"run": "rnn-final", "job": "rnn final", "seed": 1, "epochs": "2/2",
                        "hours": 1.0, "derived: valid (shared weights)": "", "final: test": "123.5 perplexity"}
     assert rows[0]["epochs"] == "1/1" and rows[0]["final: test"] == ""
     assert rows[0]["derived: valid (shared weights)"] == ""                                   # derived only after `derive`
     search.derived = {"arc": "0", "full_valid_accuracy": 0.91234}
     assert runs_table([search])[0][0]["derived: valid (shared weights)"] == "0.912 accuracy"
     assert list(sources.values()) == [[search.name, search.name], ["rnn-final"]]
-    assert list(sources)[1] == ("KJV (shipped)", "CPU")
-    assert all("data" not in r and "hardware" not in r for r in rows)
+    assert list(sources)[1] == ("book", "KJV (shipped)", "CPU")
+    assert list(sources)[0][0] == "smoke"
+    assert all(not {"profile", "data", "hardware"} & set(r) for r in rows)
