@@ -39,9 +39,12 @@ def test_a_chapter_has_its_colab_badge_and_the_setup_cell_first(chapter):
     setup = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
     version = sync_book.version()
     guard = setup.index('if "google.colab" in sys.modules:\n')                # only on Colab
-    assert setup.index('\n    !pip install -q "enas-edu==' + version + '"') > guard
-    assert f"git+https://github.com/{owner}/{name}@v{version}" in setup      # fallback: the release's tag
-    assert "book = chapter_setup()" in setup                                # profile, device, Drive
+    pkg = setup.index(f'\n    pkg = "enas-edu=={version}"\n')                 # this release, from PyPI
+    tag = setup.index(f'\n    tag = "enas-edu @ git+https://github.com/{owner}/{name}@v{version}"\n')
+    install = setup.index('\n    !pip install -q "{pkg}" || pip install -q "{tag}"\n')
+    assert guard < pkg < tag < install                                      # only on Colab, defined first
+    assert setup.endswith("\nbook = chapter_setup()")                        # profile, device, Drive
+    assert max(len(line) for line in setup.splitlines()) <= 72             # the page's code column
 
 
 def test_badges_setup_cells_and_urls_agree_with_the_config_and_the_version():

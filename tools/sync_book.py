@@ -60,15 +60,19 @@ def badge(owner: str, name: str, branch: str, chapter: str) -> str:
 
 
 def setup_cell(owner: str, name: str, release: str) -> str:
+    """The first code cell of every chapter, each line within the 72 columns the page shows."""
     return (
-        "# On Colab: install the enas-edu release this book was executed with (Colab's torch is\n"
-        "# kept), or the repository at that release's tag if the package index lacks it.\n"
+        "# On Colab: install the enas-edu release this book was executed\n"
+        "# with (Colab's torch is kept), or the repository at that\n"
+        "# release's tag if the package index lacks it.\n"
         "import sys\n"
         'if "google.colab" in sys.modules:\n'
-        f'    tag = "git+https://github.com/{owner}/{name}@v{release}"\n'
-        f'    !pip install -q "enas-edu=={release}" || pip install -q "enas-edu @ {{tag}}"\n'
+        f'    pkg = "enas-edu=={release}"\n'
+        f'    tag = "enas-edu @ git+https://github.com/{owner}/{name}@v{release}"\n'
+        '    !pip install -q "{pkg}" || pip install -q "{tag}"\n'
         "from enas_edu.book import chapter_setup\n"
-        "book = chapter_setup()  # the profile, the device, the runs folder (on Drive on Colab)"
+        "# the profile, the device, the runs folder (on Drive on Colab)\n"
+        "book = chapter_setup()"
     )
 
 
