@@ -70,8 +70,11 @@ class Chapter:
         from .search import run_search
         run = self.run_dir(name)
         resume = (run / "checkpoint.pt").exists()
-        return run_search(None if resume else self.search_config(space, **overrides), run, resume=resume,
-                          callbacks=callbacks, progress=progress)
+        try:
+            return run_search(None if resume else self.search_config(space, **overrides), run, resume=resume,
+                              callbacks=callbacks, progress=progress)
+        finally:
+            _close(callbacks)
 
     def derive(self, name: str, uniform: bool = False):
         """:func:`enas_edu.derive.derive` on the run ``name``, sized by profile, kept once done."""
@@ -91,7 +94,11 @@ class Chapter:
         if (run / "result.json").exists():
             return json.loads((run / "result.json").read_text())
         resume = (run / "checkpoint.pt").exists()
-        return run_final(None if resume else config, run, resume=resume, callbacks=callbacks, progress=progress)
+        try:
+            return run_final(None if resume else config, run, resume=resume, callbacks=callbacks,
+                             progress=progress)
+        finally:
+            _close(callbacks)
 
     def baseline(self, name: str, which: str, config, **kwargs) -> dict:
         """Run the baseline ``which`` (see :data:`enas_edu.baselines.BASELINES`) once; reuse its result."""
@@ -129,6 +136,13 @@ class Chapter:
     def label(self, data: str, seed: int = 0) -> str:
         return (f"[data: {data}; profile: {self.profile}; hardware: {self.hardware()}; seed: {seed}; "
                 f"enas_edu {__version__}, torch {torch.__version__}]")
+
+
+def _close(callbacks) -> None:
+    """Close the callbacks that display something (LivePlot) once their run has returned."""
+    for callback in callbacks or []:
+        if hasattr(callback, "close"):
+            callback.close()
 
 
 def _downloading(config):

@@ -11,9 +11,7 @@ from matplotlib.patches import FancyArrowPatch
 import torch
 
 from enas_edu.book import chapter_setup
-from enas_edu.config import search_config
 from enas_edu.controller import Controller
-from enas_edu.search import run_search
 from enas_edu.spaces import MacroSpace, MicroSpace, RNNCellSpace, published
 from enas_edu.viz import LivePlot, choice_shares, decision_figure, draw, explorer, plot_choices, plot_search
 
@@ -81,17 +79,26 @@ def test_the_explorer_displays_a_hidden_static_picture_of_its_first_state(monkey
 
 
 def test_plot_search_and_choice_shares_read_a_run(tmp_path, monkeypatch):
-    config = search_config("macro", "smoke")
+    monkeypatch.setenv("ENAS_EDU_PROFILE", "smoke")
+    book = chapter_setup(str(tmp_path))
+    config = book.search_config("macro")
     shown = []
     monkeypatch.setattr("IPython.display.display",
                         lambda fig, display_id=None: shown.append(fig) or _Handle(shown))
-    search = run_search(config, tmp_path / "run", progress=False, callbacks=[LivePlot(every=3)])
+    live = LivePlot(every=3)
+    search = book.search("run", "macro", callbacks=[live], progress=False)
     monkeypatch.undo()
     assert len(shown) >= config.epochs            # one display, then updates in place
-    fig = plot_search(tmp_path / "run")
+    # once the search returns, the live panels give way to one line, so the chapter's next cell
+    # (plot_search of the finished run) is not a second copy of the same figure
+    assert type(shown[-2]).__name__ == "Figure"
+    assert type(shown[-1]).__name__ == "HTML" and f"{len(live.records)} records" in shown[-1].data
+    LivePlot().close()                            # a plot that never displayed closes quietly
+    assert search.run_dir.path == tmp_path / "run-smoke"
+    fig = plot_search(search.run_dir.path)
     reward_line = fig.axes[0].lines[0]
     assert len(reward_line.get_xdata()) == 2 * config.reinforce.train_steps
-    shares = choice_shares(tmp_path / "run")
+    shares = choice_shares(search.run_dir.path)
     assert set(shares) == {"layer operation", "skip connections"}
     for by_name in shares.values():               # per epoch, the shares of a kind sum to 1
         assert all(abs(sum(v[e] for v in by_name.values()) - 1) < 1e-9 for e in range(config.epochs))
@@ -100,7 +107,7 @@ def test_plot_search_and_choice_shares_read_a_run(tmp_path, monkeypatch):
             if r["epoch"] == 0]
     bits = [b for a in arcs for bits in a.skips for b in bits]
     assert shares["skip connections"]["on"][0] == pytest.approx(sum(bits) / len(bits))
-    assert len(plot_choices(tmp_path / "run").axes) == 2
+    assert len(plot_choices(search.run_dir.path).axes) == 2
 
 
 def test_plot_search_writes_flat_series_without_an_offset():

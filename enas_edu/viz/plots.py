@@ -75,11 +75,20 @@ def search_summary(records_or_run) -> str:
 class LivePlot:
     """A ``callbacks`` entry for notebooks: redraws the four panels every ``every`` records.
 
-    It updates one display in place, so progress bars printed beside it stay visible.
+    It updates one display in place, so progress bars printed beside it stay visible. When the
+    run returns, :meth:`close` (called by the chapters' ``book.search`` and ``book.final``)
+    replaces that display with one line, so the finished run's plot, drawn by the next cell,
+    is not shown twice.
     """
 
     def __init__(self, every: int = 20):
         self.every, self.records, self.handle = every, [], None
+
+    def close(self) -> None:
+        if self.handle is not None:
+            from IPython.display import HTML
+            self.handle.update(HTML(f"<p><em>live plot: {len(self.records)} records; the finished run "
+                                    "is plotted below</em></p>"))
 
     def __call__(self, record: dict) -> None:
         self.records.append(record)
