@@ -239,3 +239,19 @@ def test_plot_found_keeps_its_legend_off_the_dots():
     assert [t.get_text() for t in ax.get_legend().get_texts()][0].startswith("best child of the space")
     dots = [c for c in ax.collections if type(c).__name__ == "PathCollection"]
     assert [len(c.get_offsets()) for c in dots] == [10] * len(methods)   # one scatter per method
+
+
+def test_plot_ranking_draws_each_shared_method_with_its_legend_below():
+    from enas_edu.viz.study import SHARED, plot_ranking
+
+    rows = [{"epoch": e, "kendall_tau": {"mean": 0.01 * e, "std": 0.02}} for e in (1, 3, 10)]
+    summary = {"methods": {m: {"correlation": rows} for m in SHARED}}
+    summary["methods"]["random"] = {}                      # no shared weights: nothing to draw
+    fig = plot_ranking(summary)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    means = [bars.lines[0] for bars in ax.containers]     # one errorbar per method sharing weights
+    assert len(means) == len(SHARED)
+    assert list(means[0].get_xdata()) == [1, 3, 10] and list(means[0].get_ydata()) == [0.01, 0.03, 0.1]
+    legend = ax.get_legend().get_window_extent()
+    assert not legend.overlaps(ax.get_window_extent()) and legend.y0 >= 0

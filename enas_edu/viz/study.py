@@ -52,6 +52,6 @@ def plot_ranking(summary: dict, ax=None):
     ax.set_xlabel("epoch of the search (shared weights trained so far)", fontsize=10)
     ax.set_ylabel("Kendall tau, shared vs true", fontsize=10)
     ax.set_title("how well the shared weights rank every child", fontsize=11)
-    ax.legend(fontsize=10)
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
     fig.tight_layout()
     return fig
