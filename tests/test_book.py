@@ -174,3 +174,13 @@ def test_the_running_time_line_says_what_was_measured_and_what_is_estimated(tmp_
     source = "".join(json.loads(path.read_text())["cells"][0]["source"])
     assert source.count("**Running time.**") == 1 and source.endswith("\n\nText.")
     assert source.index("colab-badge") < source.index("Running time") < source.index("Text.")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_a_chapter_keeps_its_code_within_88_columns(chapter):
+    # book/_static/enas.css sets code at a size that shows about 90 columns in the text column of
+    # a 1280-pixel window; a longer line would wrap in the middle of an expression there
+    nb = json.loads((ROOT / f"{chapter}.ipynb").read_text())
+    long = [(i, line) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
+            for line in "".join(c["source"]).splitlines() if len(line) > 88]
+    assert not long, f"{chapter}: code lines over 88 columns (cell, line): {long}"
