@@ -160,7 +160,8 @@ def runs_table(runs: list[RecordedRun]) -> tuple[list[dict], dict[tuple[str, str
     rows, sources = [], {}
     for row in (run.summary() for run in runs):
         sources.setdefault((row["profile"], row["data"], row["hardware"]), []).append(row["run"])
-        rows.append({"run": row["run"], "job": f"{row['space']} {row['job']}", "seed": row["seed"], "epochs": row["epochs"], "hours": row["hours"],
+        rows.append({"run": row["run"], "job": f"{row['space']} {row['job']}", "seed": row["seed"],
+                     "epochs": row["epochs"], "hours": row["hours"],
                      "derived: valid (shared weights)": _score(row, "valid"),
                      "final: test": _score(row, "test")})
     return rows, sources

@@ -60,7 +60,8 @@ def badge(owner: str, name: str, branch: str, chapter: str) -> str:
 
 
 def setup_cell(owner: str, name: str, release: str) -> str:
-    """The first code cell of every chapter, each line within the 72 columns the page shows."""
+    """The first code cell of every chapter, each line within 72 columns: every chapter shows
+    it first, so it fits the page even in a narrow window."""
     return (
         "# On Colab: install the enas-edu release this book was executed\n"
         "# with (Colab's torch is kept), or the repository at that\n"
