@@ -12,7 +12,7 @@ import torch
 
 from enas_edu.book import chapter_setup
 from enas_edu.controller import Controller
-from enas_edu.spaces import MacroSpace, MicroSpace, RNNCellSpace, published
+from enas_edu.spaces import RNN_FUNCS, MacroSpace, MicroSpace, RNNCellSpace, published
 from enas_edu.viz import LivePlot, choice_shares, decision_figure, draw, explorer, plot_choices, plot_search
 
 
@@ -32,7 +32,9 @@ def test_drawings_show_every_choice_of_the_architecture():
     assert "concat 2, 3, 4, 5, 6" in labels and "concat 2, 4, 5, 6" in labels   # the loose ends
     space, arch = published("rnn")
     labels = texts(draw(space, arch))
-    assert [l for l in labels if l in ("tanh", "relu", "sigmoid", "identity")].__len__() == 8
+    # every node's box names the node and its function, in the order of the arc string
+    assert [l for l in labels if l.split(" ")[-1] in ("tanh", "relu", "sigmoid", "identity")] == [
+        f"{j + 1} {RNN_FUNCS[f]}" for j, f in enumerate(arch.funcs)]
     space = MacroSpace(num_layers=5)
     arch = space.sample(torch.Generator().manual_seed(0))
     fig = draw(space, arch)

@@ -69,20 +69,29 @@ def _finish(ax, title, points):
 
 
 def draw_rnn(arch, ax=None):
-    """The recurrent cell: state 0 (the input) on the left, node j at x = j."""
+    """The recurrent cell: state 0 (the input) on the left, node j at x = j, in two rows.
+
+    Each node's box holds its number and its activation function (the function belongs to the
+    node: f_j in s_j = s_p + sigma(c_j) * (f_j(h_j) - s_p)), so no label sits on an arrow."""
     ax = ax or plt.subplots(figsize=_figsize(1.6 * (arch.num_nodes + 1) + 2.6, 3.2))[1]
     paper = arch.layout == "paper"
     pos = {0: (0, 0)}
     _node(ax, pos[0], "x, h" if paper else "s0", "#f3e6c8", width=0.9)
+    bows = []                               # the farthest point of each curved arrow
     for j in range(1, arch.num_nodes + 1):
-        pos[j] = (1.6 * j, 0.9 * ((j % 2) * 2 - 1) * (j > 0))
-        _node(ax, pos[j], str(j))
-        _edge(ax, pos[arch.prevs[j - 1]], pos[j], RNN_FUNCS[arch.funcs[j - 1]], rad=0.25 if arch.prevs[j - 1] != j - 1 else 0)
+        pos[j] = (1.6 * j, 0.9 * ((j % 2) * 2 - 1))
+        _node(ax, pos[j], f"{j} {RNN_FUNCS[arch.funcs[j - 1]]}", width=2.0, fontsize=EDGE_FONT)
+        (x0, y0), (x1, y1) = pos[arch.prevs[j - 1]], pos[j]
+        rad = 0.25 if arch.prevs[j - 1] != j - 1 else 0
+        _edge(ax, (x0, y0), (x1, y1), rad=rad)
+        # arc3 bends towards mid + rad * (dy, -dx); the curve reaches half of that offset
+        bows.append(((x0 + x1) / 2 + rad / 2 * (y1 - y0), (y0 + y1) / 2 - rad / 2 * (x1 - x0)))
     out = (1.6 * (arch.num_nodes + 1), 0)
     _node(ax, out, "h_t", "#d9f0d9", width=0.9)
     for j in (rnn_loose_ends(arch) if paper else range(1, arch.num_nodes + 1)):
         _edge(ax, pos[j], out, color="#9a9")
-    _finish(ax, f"RNN cell, {arch.layout} layout (green: into the mean h_t)", list(pos.values()) + [out])
+    _finish(ax, f"RNN cell, {arch.layout} layout: node and its function (green: into the mean h_t)",
+            list(pos.values()) + [out] + bows)
     return ax
 
 
