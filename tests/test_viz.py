@@ -257,3 +257,22 @@ def test_plot_ranking_draws_each_shared_method_with_its_legend_below():
     assert list(means[0].get_xdata()) == [1, 3, 10] and list(means[0].get_ydata()) == [0.01, 0.03, 0.1]
     legend = ax.get_legend().get_window_extent()
     assert not legend.overlaps(ax.get_window_extent()) and legend.y0 >= 0
+
+
+@pytest.mark.parametrize("name", ["micro", "rnn"])
+def test_every_label_of_a_cell_drawing_fits_inside_its_box(name):
+    from matplotlib.patches import FancyBboxPatch
+
+    fig = draw(*published(name))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    checked = 0
+    for ax in fig.axes:
+        boxes = [p.get_window_extent(renderer) for p in ax.patches if isinstance(p, FancyBboxPatch)]
+        for text in ax.texts:
+            t = text.get_window_extent(renderer)
+            holder = [b for b in boxes if b.x0 <= (t.x0 + t.x1) / 2 <= b.x1 and b.y0 <= (t.y0 + t.y1) / 2 <= b.y1]
+            assert len(holder) == 1, text.get_text()
+            assert holder[0].x0 < t.x0 and t.x1 < holder[0].x1, f"{text.get_text()!r} overflows its box"
+            checked += 1
+    assert checked == {"micro": 2 * (5 + 3), "rnn": 8 + 2}[name]

@@ -20,6 +20,7 @@ BOX = dict(boxstyle="round,pad=0.3", linewidth=1.0)
 #: 100 dpi: drawings are sized to fit it, so their labels print at these sizes (points, 9 and
 #: more on the page) instead of being scaled down.
 COLUMN_INCHES, NODE_FONT, EDGE_FONT, TITLE_FONT = 6.9, 11, 10, 12
+MICRO_FONT = 9                 # a micro node's "5 = sep3(1) + sep5(0)" in half the column
 ROW, CELL_BOX = 1.3, 6.0       # micro cells: rows apart, and the width of a node's box (data units)
 #: Short operation names (the full ones are ``MACRO_OPS`` and ``MICRO_OPS``): in a macro layer's
 #: box, in a micro node's box, and in the supernet's small boxes.
@@ -120,6 +121,14 @@ def draw_macro(arch, ax=None):
     return ax
 
 
+def _micro_height(num_nodes: int) -> float:
+    """Inches of a micro cell's panel when it is half the text column wide: the drawing keeps
+    its aspect, so the height follows from its extent (as draw_micro_cell computes it)."""
+    wide = 2 * (CELL_BOX / 2 + 0.45 + 0.18 * ROW * (num_nodes + 1) / 2) + 1.8
+    high = ROW * (num_nodes + 2) + 1.4
+    return COLUMN_INCHES / 2 * high / wide + 0.5
+
+
 def draw_micro_cell(cell, title, ax=None):
     """One cell, top to bottom: inputs 0 and 1, node i + 2 in row i + 2, then "concat".
 
@@ -128,8 +137,7 @@ def draw_micro_cell(cell, title, ax=None):
     edge: the x input arrives by an arc on the left, the y input by one on the right, and the
     concat box lists the loose ends.
     """
-    rows = len(cell) + 3
-    ax = ax or plt.subplots(figsize=(COLUMN_INCHES / 2, 0.55 * ROW * rows + 0.5))[1]
+    ax = ax or plt.subplots(figsize=(COLUMN_INCHES / 2, _micro_height(len(cell))))[1]
     pos = {0: (0.0, 0.0), 1: (0.0, -ROW)}
     _node(ax, pos[0], "in 0", "#f3e6c8", width=CELL_BOX)
     _node(ax, pos[1], "in 1", "#f3e6c8", width=CELL_BOX)
@@ -139,7 +147,7 @@ def draw_micro_cell(cell, title, ax=None):
         pos[i + 2] = xy
         text = (f"{i + 2} = {TINY[MICRO_OPS[node.x_op]]}({node.x_input})"
                 f" + {TINY[MICRO_OPS[node.y_op]]}({node.y_input})")
-        _node(ax, xy, text, width=CELL_BOX, fontsize=EDGE_FONT)
+        _node(ax, xy, text, width=CELL_BOX, fontsize=MICRO_FONT)
         for src, side in ((node.x_input, -1), (node.y_input, 1)):
             _side_arc(ax, side * side_x, pos[src][1], xy[1], -side * 0.18)
     out = (0.0, -ROW * (len(cell) + 2))
@@ -196,7 +204,7 @@ def draw(space, arch, axes=None):
     space.validate(arch)
     if isinstance(space, MicroSpace):
         if axes is None:
-            fig, axes = plt.subplots(1, 2, figsize=(COLUMN_INCHES, 0.55 * ROW * (space.num_nodes + 3) + 0.6))
+            fig, axes = plt.subplots(1, 2, figsize=(COLUMN_INCHES, _micro_height(space.num_nodes)))
         draw_micro_cell(arch.normal, "normal cell", axes[0])
         draw_micro_cell(arch.reduce, "reduction cell", axes[1])
         return axes[0].figure
