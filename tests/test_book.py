@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
@@ -184,3 +185,17 @@ def test_a_chapter_keeps_its_code_within_88_columns(chapter):
     long = [(i, line) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"
             for line in "".join(c["source"]).splitlines() if len(line) > 88]
     assert not long, f"{chapter}: code lines over 88 columns (cell, line): {long}"
+
+
+def test_execution_joins_a_cells_consecutive_prints_into_one_output():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(1); print(2)")
+    stream = nbformat.v4.new_output
+    cell.outputs = [stream("stream", name="stdout", text="a\n"), stream("stream", name="stdout", text="b\n"),
+                    stream("stream", name="stderr", text="warning\n"), stream("stream", name="stdout", text="c\n"),
+                    stream("display_data", data={"text/plain": "fig"}), stream("stream", name="stdout", text="d\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("text"), cell]
+    execute_book.coalesce_streams(nb)
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in cell.outputs] == [
+        ("stream", "stdout", "a\nb\n"), ("stream", "stderr", "warning\n"), ("stream", "stdout", "c\n"),
+        ("display_data", None, None), ("stream", "stdout", "d\n")]

@@ -105,6 +105,24 @@ def record(timings: dict, path: Path, profile: str, seconds: float, at_commit: s
         "date": datetime.date.today().isoformat(), "commit": at_commit}
 
 
+def coalesce_streams(nb) -> None:
+    """Join each code cell's consecutive outputs to the same stream into one, as a notebook shows
+    them: the kernel may send one cell's printed lines in several messages, and the book would
+    draw each as a separate block."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        outputs = []
+        for out in cell.outputs:
+            last = outputs[-1] if outputs else None
+            if (out.output_type == "stream" and last is not None and last.output_type == "stream"
+                    and last.name == out.name):
+                last.text += out.text
+            else:
+                outputs.append(out)
+        cell.outputs = outputs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
@@ -129,6 +147,7 @@ def main() -> None:
                                     resources={"metadata": {"path": str(ROOT / "notebooks")}},
                                     store_widget_state=True)
             client.execute()
+            coalesce_streams(nb)
             nbformat.write(nb, path)
             seconds = time.perf_counter() - t0
             if not args.keep_timings:
