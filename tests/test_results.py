@@ -116,7 +116,7 @@ def test_runs_table_keeps_rows_short_and_groups_data_and_hardware(search_run, tm
     assert rows[1] == {"run": "rnn-final", "job": "rnn final", "seed": 1, "epochs": "2/2",
                        "hours": 1.0, "derived: valid (shared weights)": "", "final: test": "123.5 perplexity"}
     assert rows[0]["epochs"] == "1/1" and rows[0]["final: test"] == ""
-    assert rows[0]["derived: valid (shared weights)"] == ""                                   # derived only after `derive`
+    assert rows[0]["derived: valid (shared weights)"] == ""    # derived only after `derive`
     search.derived = {"arc": "0", "full_valid_accuracy": 0.91234}
     assert runs_table([search])[0][0]["derived: valid (shared weights)"] == "0.912 accuracy"
     assert list(sources.values()) == [[search.name, search.name], ["rnn-final"]]

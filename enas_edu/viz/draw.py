@@ -22,6 +22,7 @@ BOX = dict(boxstyle="round,pad=0.3", linewidth=1.0)
 COLUMN_INCHES, NODE_FONT, EDGE_FONT, TITLE_FONT = 6.9, 11, 10, 12
 MICRO_FONT = 9                 # a micro node's "5 = sep3(1) + sep5(0)" in half the column
 ROW, CELL_BOX = 1.3, 6.0       # micro cells: rows apart, and the width of a node's box (data units)
+CELL_SIDE = CELL_BOX / 2 + 0.45  # where a micro cell's input arcs run: just outside box and padding
 #: Short operation names (the full ones are ``MACRO_OPS`` and ``MICRO_OPS``): in a macro layer's
 #: box, in a micro node's box, and in the supernet's small boxes.
 SHORT = {"conv3x3": "conv 3x3", "sep3x3": "sep 3x3", "conv5x5": "conv 5x5", "sep5x5": "sep 5x5",
@@ -59,11 +60,14 @@ def _side_arc(ax, x, y_from, y_to, bend, color="#445", lw=1.0, size=9, zorder=1)
                                  lw=lw, shrinkA=0, shrinkB=0, connectionstyle=f"arc3,rad={bend}", zorder=zorder))
 
 
+MARGIN_X, MARGIN_Y = 0.9, 0.7   # around the points a drawing's view is fixed on (data units)
+
+
 def _finish(ax, title, points):
     """Fix the view on the nodes (patches do not take part in autoscaling)."""
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    ax.set_xlim(min(xs) - 0.9, max(xs) + 0.9)
-    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
+    ax.set_xlim(min(xs) - MARGIN_X, max(xs) + MARGIN_X)
+    ax.set_ylim(min(ys) - MARGIN_Y, max(ys) + MARGIN_Y)
     ax.set_aspect("equal", adjustable="box")
     ax.set_title(title, fontsize=TITLE_FONT)
     ax.axis("off")
@@ -121,11 +125,18 @@ def draw_macro(arch, ax=None):
     return ax
 
 
+def _micro_corners(num_nodes: int) -> list[tuple[float, float]]:
+    """The corners of a micro cell's drawing: its inputs' arcs run at +-CELL_SIDE, the longest
+    one reaching out by its bulge; the concat box is the bottom."""
+    bulge = 0.18 * ROW * (num_nodes + 1) / 2
+    return [(-CELL_SIDE - bulge, 0.0), (CELL_SIDE + bulge, -ROW * (num_nodes + 2))]
+
+
 def _micro_height(num_nodes: int) -> float:
     """Inches of a micro cell's panel when it is half the text column wide: the drawing keeps
-    its aspect, so the height follows from its extent (as draw_micro_cell computes it)."""
-    wide = 2 * (CELL_BOX / 2 + 0.45 + 0.18 * ROW * (num_nodes + 1) / 2) + 1.8
-    high = ROW * (num_nodes + 2) + 1.4
+    its aspect, so the height follows from its extent."""
+    (x0, y0), (x1, y1) = _micro_corners(num_nodes)
+    wide, high = x1 - x0 + 2 * MARGIN_X, y0 - y1 + 2 * MARGIN_Y
     return COLUMN_INCHES / 2 * high / wide + 0.5
 
 
@@ -141,7 +152,6 @@ def draw_micro_cell(cell, title, ax=None):
     pos = {0: (0.0, 0.0), 1: (0.0, -ROW)}
     _node(ax, pos[0], "in 0", "#f3e6c8", width=CELL_BOX)
     _node(ax, pos[1], "in 1", "#f3e6c8", width=CELL_BOX)
-    side_x = CELL_BOX / 2 + 0.45                      # just outside the box and its padding
     for i, node in enumerate(cell):
         xy = (0.0, -ROW * (i + 2))
         pos[i + 2] = xy
@@ -149,11 +159,10 @@ def draw_micro_cell(cell, title, ax=None):
                 f" + {TINY[MICRO_OPS[node.y_op]]}({node.y_input})")
         _node(ax, xy, text, width=CELL_BOX, fontsize=MICRO_FONT)
         for src, side in ((node.x_input, -1), (node.y_input, 1)):
-            _side_arc(ax, side * side_x, pos[src][1], xy[1], -side * 0.18)
+            _side_arc(ax, side * CELL_SIDE, pos[src][1], xy[1], -side * 0.18)
     out = (0.0, -ROW * (len(cell) + 2))
     _node(ax, out, "concat " + ", ".join(str(e) for e in loose_ends(cell)), "#d9f0d9", width=CELL_BOX)
-    bulge = 0.18 * ROW * (len(cell) + 1) / 2            # how far the longest arc reaches out
-    _finish(ax, title, [(-side_x - bulge, 0.0), (side_x + bulge, out[1])])
+    _finish(ax, title, _micro_corners(len(cell)))
     return ax
 
 
