@@ -27,9 +27,10 @@ from .config import SearchConfig
 from .controller import Controller
 from .derive import derive
 from .reinforce import Reinforce
-from .search import NETS, run_search
+from .search import NETS, Search
 from .tasks import fit_to_data, make_task, train_from_scratch
-from .training import RunDir, resolve_device, seed_everything
+from .runs import RunDir, atomic_write_text
+from .training import resolve_device, seed_everything
 
 
 #: How each shared-weight method changes a search config, and whether it derives uniformly.
@@ -49,22 +50,30 @@ def variant(config: SearchConfig, name: str) -> tuple[SearchConfig, bool]:
     return dataclasses.replace(config, **changes), uniform
 
 
+def _search(config: SearchConfig, run_dir, progress: bool, on_start) -> None:
+    """The shared-weight search of a baseline; ``on_start`` gets the data description first."""
+    search = Search(config, run_dir, progress=progress)
+    if on_start is not None:
+        on_start(search.task.describe())
+    search.run_to_end()
+
+
 def random_search_weight_sharing(config: SearchConfig, run_dir: str | Path, num_samples: int = 1000,
-                                 top_k: int = 10, progress: bool = True) -> dict:
+                                 top_k: int = 10, progress: bool = True, on_start=None) -> dict:
     """RSWS: uniform children during training and during derivation."""
     config, _ = variant(config, "rsws")
     t0 = time.perf_counter()
-    run_search(config, run_dir, progress=progress)
+    _search(config, run_dir, progress, on_start)
     chosen = derive(run_dir, num_samples, top_k, uniform=True, seed=config.seed)
     return _summary("random search with weight sharing", run_dir, chosen, time.perf_counter() - t0)
 
 
 def enas_without_controller_training(config: SearchConfig, run_dir: str | Path, num_samples: int = 1000,
-                                     top_k: int = 10, progress: bool = True) -> dict:
+                                     top_k: int = 10, progress: bool = True, on_start=None) -> dict:
     """The paper's ablation: children from the untrained controller."""
     config, _ = variant(config, "no-controller")
     t0 = time.perf_counter()
-    run_search(config, run_dir, progress=progress)
+    _search(config, run_dir, progress, on_start)
     chosen = derive(run_dir, num_samples, top_k, uniform=False, seed=config.seed)
     return _summary("ENAS without controller training", run_dir, chosen, time.perf_counter() - t0)
 
@@ -72,22 +81,27 @@ def enas_without_controller_training(config: SearchConfig, run_dir: str | Path, 
 def _summary(name: str, run_dir, chosen, seconds: float) -> dict:
     result = {"baseline": name, "arc": chosen.arc, f"full_valid_{chosen.metric}": chosen.full_valid,
               "search_and_derive_seconds": seconds}
-    (Path(run_dir) / "baseline.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(Path(run_dir) / "baseline.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
 def nas_without_weight_sharing(config: SearchConfig, run_dir: str | Path, num_children: int = 20,
-                               child_epochs: int = 1, progress: bool = True) -> dict:
+                               child_epochs: int = 1, progress: bool = True, on_start=None) -> dict:
     """REINFORCE where each child is trained from scratch (no sharing) for ``child_epochs``.
 
     Children come ``num_aggregate`` at a time, as in the ENAS controller phase; each is a fresh
     supernet-style child (``Net(config.net, arch)``) trained with the search's optimiser
     settings, then scored on the whole validation split (accuracy, or 80 / perplexity).
     """
-    run = RunDir(run_dir)
+    for name, value in (("children", num_children), ("child-epochs", child_epochs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"--{name} must be a whole number >= 1, got {value!r}")
+    run = RunDir.create(run_dir, "baseline")
     seed_everything(config.seed)
     device = resolve_device(config.device)
     task = make_task(config.data, config.space, "search", config.seed, device, run_dir=run.path)
+    if on_start is not None:
+        on_start(task.describe())
     net_config = fit_to_data(config, task).net
     space = net_config.space()
     controller = Controller(space, config.controller).to(device)
@@ -116,7 +130,7 @@ def nas_without_weight_sharing(config: SearchConfig, run_dir: str | Path, num_ch
     result = {"baseline": "NAS without weight sharing", "arc": best[0], "best_reward": best[1],
               "best_valid": best[2], "children": num_children, "child_epochs": child_epochs,
               "seconds": time.perf_counter() - t0, "data": task.name}
-    (run.path / "baseline.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(run.path / "baseline.json", json.dumps(result, indent=2) + "\n")
     return result
 
 

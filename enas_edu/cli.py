@@ -33,21 +33,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .config import (COMPILE_MODES, LIBRARY_DATASETS, OWN_DATASETS, PROFILES, SPACES, final_config, load_config,
-                     search_config)
+from .config import (COMPILE_MODES, LIBRARY_DATASETS, OWN_DATASETS, PROFILES, SPACES, TEXT_DATASETS, final_config,
+                     load_config, search_config)
 from .data import DatasetUnavailableError, data_root
 from .data.cifar10 import find_cifar10
 from .data.ptb import find_ptb
+from .runs import RunDir, RunError, read_json, run_kind
 from .tasks import data_line
+from .training import learning_rate
 
 
 def _data_overrides(config, args):
@@ -91,6 +95,16 @@ KINDS = {"images": ("images", "torchvision", "cifar_format"), "text": ("text", "
 
 def _data_options(data, args):
     """--batch-size and --max-vocab for any data; --image-size and the fractions for --data only."""
+    text = data.dataset in TEXT_DATASETS
+    wrong = ([("--max-vocab", args.max_vocab is not None)] if not text else
+             [("--image-size", args.image_size is not None), ("--no-flip", args.no_flip)])
+    if not text and args.text_column is not None:
+        wrong.append(("--text-column", True))
+    wrong = [flag for flag, given in wrong if given]
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)} {'do' if len(wrong) > 1 else 'does'} not apply to "
+                         f"{'text (the rnn space)' if text else 'images (the macro and micro spaces)'}; drop "
+                         f"{'them' if len(wrong) > 1 else 'it'}")
     given = {field: getattr(args, opt) for opt, field in OWN_OPTIONS.items() if getattr(args, opt) is not None}
     if given and args.data is None:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -161,7 +175,7 @@ def _own_data(data, args, text: bool):
 
 def _search_data(final, run: Path):
     """The final config on the data a search ran on, when that was the reader's own."""
-    data = load_config(run / "config.json").data if (run / "config.json").exists() else None
+    data = _load_config(run / "config.json").data if (run / "config.json").exists() else None
     if data is None or data.dataset not in OWN_DATASETS + LIBRARY_DATASETS:
         return final.data
     keep = ("dataset", "data_dir", "data_name", "data_config", "text_column", "image_size", "valid_fraction",
@@ -171,8 +185,67 @@ def _search_data(final, run: Path):
 
 def _out(args, space: str, job: str) -> Path:
     if args.out:
-        return Path(args.out)
-    return Path("runs") / f"{space}-{job}-{args.profile}-seed{args.seed}"
+        out = Path(args.out)
+    else:
+        out = Path("runs") / f"{space}-{job}-{args.profile or 'paper'}-seed{args.seed or 0}"
+    args.run_folder = out        # for the line Ctrl-C prints
+    return out
+
+
+def _load_config(path: Path):
+    """A run's config.json, or a ValueError naming the file and what is wrong in it."""
+    try:
+        return load_config(path)
+    except (ValueError, TypeError) as exc:
+        raise RunError(f"{path}: {exc}") from None
+
+
+# options that set up a new run, and so cannot apply to --resume, which continues one as it was started
+NEW_RUN_OPTIONS = ("profile", "seed", "epochs", "data", "data_dir", "download", "synthetic", "no_verify", "data_kind",
+                   "image_size", "valid_fraction", "test_fraction", "text_column", "batch_size", "max_vocab",
+                   "no_flip", "arc", "from_run", "random", "compile", "lr_t0", "rnn_layout")
+
+
+def _resumed_config(args, job: str):
+    """The config of the run --resume continues, after refusing options that would be ignored."""
+    given = [name for name in NEW_RUN_OPTIONS if getattr(args, name, None) not in (None, False)]
+    out = _out(args, args.space, job)
+    if given:
+        flags = ", ".join("--" + ("from" if g == "from_run" else g.replace("_", "-")) for g in given)
+        raise ValueError(f"--resume continues the run in {out} as it was started, so {flags} would be ignored: "
+                         "drop them (to change them, start a new run in another --out)")
+    kind = "search" if job == "search" else "final"
+    if not out.is_dir():
+        raise RunError(f"no run to resume: {out} does not exist (name the run's folder with --out)")
+    found = run_kind(out)
+    config = _load_config(out / "config.json") if found == kind else None
+    if config is not None and config.space != args.space:
+        raise RunError(f"{out} holds a {config.space} {kind}, not {args.space}: continue it with "
+                       f"`enas-edu {'search' if kind == 'search' else 'train'} {config.space} --resume --out {out}`")
+    return out
+
+
+def _schedule_note(optim, epochs: int) -> str | None:
+    """A line when a shortened run stops SGDR before it anneals (T0 longer than the run)."""
+    if optim.schedule != "sgdr" or epochs >= optim.T0:
+        return None
+    return (f"note: the learning rate follows SGDR with T0 = {optim.T0} epochs, so {epochs} epoch"
+            f"{'s' * (epochs != 1)} end at lr {learning_rate(optim, epochs - 1):.4g} of {optim.lr:g}, not annealed "
+            f"to {optim.lr_min:g}; --lr-t0 {epochs} anneals within the run")
+
+
+def _with_run_options(config, args):
+    """--epochs and --lr-t0 on a new config (and the note when the schedule outlasts the run)."""
+    changes = {}
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if getattr(args, "lr_t0", None) is not None:
+        changes["optim"] = dataclasses.replace(config.optim, T0=args.lr_t0)
+    config = dataclasses.replace(config, **changes) if changes else config
+    note = _schedule_note(config.optim, config.epochs)
+    if note and args.epochs is not None:
+        print(note)
+    return config
 
 
 def cmd_info(args) -> int:
@@ -198,12 +271,13 @@ def cmd_info(args) -> int:
 
 def cmd_search(args) -> int:
     from .search import Search
-    out = _out(args, args.space, "search")
     config = None
-    if not args.resume:
-        config = search_config(args.space, args.profile, seed=args.seed)
-        config = dataclasses.replace(config, data=_data_overrides(config, args),
-                                     **({"epochs": args.epochs} if args.epochs else {}))
+    if args.resume:
+        out = _resumed_config(args, "search")
+    else:
+        out = _out(args, args.space, "search")
+        config = search_config(args.space, args.profile or "paper", seed=args.seed or 0)
+        config = _with_run_options(dataclasses.replace(config, data=_data_overrides(config, args)), args)
     search = Search(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
     print(data_line(search.task.describe()))
     search.run_to_end()
@@ -216,29 +290,84 @@ def cmd_search(args) -> int:
 
 def cmd_derive(args) -> int:
     from .derive import derive
-    chosen = derive(args.run, num_samples=args.samples, top_k=args.top_k, uniform=args.uniform,
-                    seed=args.seed, device=args.device)
+    run = Path(args.run)
+    found = run_kind(run) if run.is_dir() else None
+    if found != "search":
+        why = {"final": "is a final-training run", "baseline": "is a baseline without shared weights"}.get(
+            found, "holds no enas_edu run" if run.is_dir() else "is a file" if run.exists() else "does not exist")
+        raise RunError(f"{run} {why}; derive chooses an architecture from a search run "
+                       "(a folder written by `enas-edu search` or `enas-edu baseline rsws|no-controller`)")
+    chosen = derive(run, num_samples=args.samples, top_k=args.top_k, uniform=args.uniform,
+                    seed=args.seed, device=args.device, out=args.out)
+    dest = chosen.run_dir
+    space = _load_config(run / "config.json").space
     print(f"chosen architecture ({chosen.metric} on the whole validation split {chosen.full_valid:.4f}, "
           f"one-batch reward {chosen.one_batch_reward:.4f}):\n  {chosen.arc}")
-    print(f"candidates: {Path(args.run) / 'candidates.jsonl'}; choice: {Path(args.run) / 'derived.json'}")
+    print(f"candidates: {dest / 'candidates.jsonl'}; choice: {dest / 'derived.json'}")
+    print(f"next: enas-edu train {space} --from {dest}")
     return 0
+
+
+def _derived_arc(run: Path, space: str) -> tuple[str, Path]:
+    """The architecture ``derive`` chose in ``run`` (a search run, or derive's --out folder), and
+    the search run it came from."""
+    if not run.is_dir():
+        raise RunError(f"--from {run} does not exist; give a search run after `enas-edu derive`")
+    found = run_kind(run)
+    if found == "final":
+        raise RunError(f"--from {run} is a final-training run; give the search run it came from (after "
+                       "`enas-edu derive`), or --arc")
+    derived = run / "derived.json"
+    if not derived.exists():
+        if found == "search":
+            raise RunError(f"--from {run} is a search run without a chosen architecture: run "
+                           f"`enas-edu derive {run}` first")
+        raise RunError(f"--from {run} holds no enas_edu search (no derived.json); give a search run after "
+                       "`enas-edu derive`, or --arc")
+    choice = read_json(derived)
+    if not isinstance(choice, dict) or "arc" not in choice or "space" not in choice:
+        raise RunError(f"{derived} does not hold a derived architecture (no 'arc' or 'space'); run derive again")
+    if choice["space"] != space:
+        raise RunError(f"--from {run} chose a {choice['space']} architecture; train it with "
+                       f"`enas-edu train {choice['space']} --from {run}`")
+    search_run = Path(choice.get("search_run", run))
+    return choice["arc"], (search_run if (search_run / "config.json").exists() else run)
 
 
 def cmd_train(args) -> int:
     from .final import FinalTraining
-    out = _out(args, args.space, "final")
     config = None
-    if not args.resume:
-        arc = args.arc
+    if args.resume:
+        out = _resumed_config(args, "final")
+    else:
+        out = _out(args, args.space, "final")
+        profile = args.profile or "paper"
+        given = [flag for flag, value in (("--arc", args.arc), ("--from", args.from_run), ("--random", args.random))
+                 if value]
+        if len(given) != 1:
+            raise ValueError(("say which architecture to train: " if not given else
+                              f"{' and '.join(given)} each name the architecture; give one: ") +
+                             "--arc '0 2 0 0 ...', --from RUN (a search after `enas-edu derive`) or --random")
+        search_run = None
         if args.from_run:
-            arc = (Path(args.from_run) / "derived_arc.txt").read_text().strip()
-        if not arc:
-            raise ValueError("say which architecture to train: --arc '0 2 0 0 ...' or --from RUN (after derive)")
-        config = final_config(args.space, arc, args.profile, seed=args.seed)
-        if args.from_run and not _names_data(args):
-            config = dataclasses.replace(config, data=_search_data(config, Path(args.from_run)))
-        config = dataclasses.replace(config, data=_data_overrides(config, args), compile=args.compile,
-                                     **({"epochs": args.epochs} if args.epochs else {}))
+            arc, search_run = _derived_arc(Path(args.from_run), args.space)
+        elif args.random:
+            space = search_config(args.space, profile).net.space()
+            import torch
+            arc = space.to_arc_string(space.sample(torch.Generator().manual_seed(args.seed or 0)))
+            print(f"random architecture (uniform over the {profile} search space, seed {args.seed or 0}): {arc}")
+        else:
+            arc = args.arc
+        config = final_config(args.space, arc, profile, seed=args.seed or 0,
+                              **({"layout": args.rnn_layout} if args.rnn_layout else {}))
+        if args.space == "rnn" and not args.rnn_layout and not args.random:
+            layout, n = config.net.layout, config.net.num_nodes
+            print(f"arc read in the {layout} layout: {n} nodes ({len(arc.split())} numbers; the other layout "
+                  f"would need {2 * n if layout == 'paper' else 2 * n - 1}); --rnn-layout says which")
+        if search_run is not None and not _names_data(args):
+            config = dataclasses.replace(config, data=_search_data(config, search_run))
+        config = dataclasses.replace(config, data=_data_overrides(config, args), compile=args.compile)
+        config = _with_run_options(config, args)
     training = FinalTraining(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
     if training.rank == 0:
         print(data_line(training.task.describe()))
@@ -247,22 +376,31 @@ def cmd_train(args) -> int:
         print(json.dumps(result, indent=2))
     print(f"run directory {out}")
     return 0
-
-
 def cmd_baseline(args) -> int:
     from .baselines import BASELINES
     out = _out(args, args.space, f"baseline-{args.name}")
-    config = search_config(args.space, args.profile, seed=args.seed,
+    config = search_config(args.space, args.profile or "paper", seed=args.seed or 0,
                            **({"device": args.device} if args.device else {}))
-    config = dataclasses.replace(config, data=_data_overrides(config, args),
-                                 **({"epochs": args.epochs} if args.epochs else {}))
-    if args.name == "no-sharing":
-        result = BASELINES[args.name](config, out, num_children=args.children, child_epochs=args.child_epochs,
-                                      progress=not args.quiet)
+    config = _with_run_options(dataclasses.replace(config, data=_data_overrides(config, args)), args)
+    sharing = args.name != "no-sharing"
+    if sharing and (args.children is not None or args.child_epochs is not None):
+        raise ValueError(f"--children and --child-epochs size the no-sharing baseline; {args.name} trains shared "
+                         "weights (give --epochs, --samples, --top-k)")
+    if not sharing and (args.samples is not None or args.top_k is not None):
+        raise ValueError("--samples and --top-k size the derive step of rsws and no-controller; no-sharing trains "
+                         "each child alone (give --children, --child-epochs)")
+    if sharing:
+        derive_options = {"num_samples": args.samples or 1000, "top_k": args.top_k or 10}
+        result = BASELINES[args.name](config, out, progress=not args.quiet, **derive_options,
+                                      on_start=lambda source: print(data_line(source)))
     else:
-        result = BASELINES[args.name](config, out, progress=not args.quiet)
+        result = BASELINES[args.name](config, out, num_children=args.children or 20,
+                                      child_epochs=args.child_epochs or 1, progress=not args.quiet,
+                                      on_start=lambda source: print(data_line(source)))
     print(json.dumps(result, indent=2))
     print(f"run directory {out}")
+    print(f"next: enas-edu train {args.space} --from {out}" if sharing else
+          f"next: enas-edu train {args.space} --arc '{result['arc']}'")
     return 0
 
 
@@ -272,6 +410,8 @@ def cmd_demo(args) -> int:
     from .final import run_final
     from .search import run_search
     out = Path(args.out or f"runs/demo-seed{args.seed}")
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file; give a new folder for the demo's runs")
     t0 = time.perf_counter()
     print("enas-edu demo: ENAS macro search -> derive -> final training, on the UCI handwritten digits")
     print("shipped with the package (1,500 train / 297 test images, 8x8 upscaled to 32x32), on the CPU.")
@@ -330,112 +470,202 @@ def cmd_record(args) -> int:
     return 0
 
 
+def count(minimum: int = 1):
+    """An argparse type: a whole number >= ``minimum``, with a message that says so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a share strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (a share of the data), got {value}")
+    return value
+
+
 def own_data_options(p) -> None:
     p.add_argument("--data", default=None, metavar="PATH",
                    help="your own data: a folder of class folders or an .npz (images), a folder of train/valid/"
                         "test files or one file (text), torchvision:NAME, hf:NAME[:CONFIG]")
     p.add_argument("--data-kind", default=None, choices=KINDS["images"] + KINDS["text"],
                    help="what --data is, where detection would guess wrong")
-    p.add_argument("--image-size", type=int, default=None, help="resize your images to this square size")
-    p.add_argument("--valid-fraction", type=float, default=None,
+    p.add_argument("--image-size", type=count(4), default=None, help="resize your images to this square size")
+    p.add_argument("--valid-fraction", type=fraction, default=None,
                    help="share held out to validate when your data has no validation split (default 0.1)")
-    p.add_argument("--test-fraction", type=float, default=None,
+    p.add_argument("--test-fraction", type=fraction, default=None,
                    help="share held out to test when your data has no test split (default 0.1)")
     p.add_argument("--text-column", default=None, help="hf: the column holding the text (default 'text')")
-    p.add_argument("--batch-size", type=int, default=None, help="override the profile's batch size")
-    p.add_argument("--max-vocab", type=int, default=None, help="text: keep only this many most frequent words")
+    p.add_argument("--batch-size", type=count(1), default=None,
+                   help="override the profile's batch size (at most the training split's size)")
+    p.add_argument("--max-vocab", type=count(3), default=None,
+                   help="text: keep only this many most frequent words (the rest become <unk>, and the data "
+                        "line says how many)")
     p.add_argument("--no-flip", action="store_true", help="images: no random horizontal flip (digits, text)")
+
+
+def data_source_options(p) -> None:
+    p.add_argument("--download", action="store_true", help="download CIFAR-10 / PTB if missing")
+    p.add_argument("--synthetic", action="store_true",
+                   help="synthetic data in the real format, generated into the run directory (a dry run)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="--data-dir holds your own files in the PTB / CIFAR-10 format (no checksum)")
+
+
+def run_options(p) -> None:
+    p.add_argument("--epochs", type=count(1), default=None, help="override the profile's epochs (>= 1)")
+    p.add_argument("--lr-t0", type=count(1), default=None,
+                   help="SGDR's first cycle in epochs (profile: 10); a run shorter than it ends unannealed")
+
+
+def derive_options(p) -> None:
+    p.add_argument("--samples", type=count(1), default=None,
+                   help="architectures sampled and scored on one validation batch (default 1000)")
+    p.add_argument("--top-k", type=count(1), default=None,
+                   help="of those, the best re-scored on the whole validation split (default 10)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enas-edu", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--version", action="version", version=f"enas_edu {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a user error too")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def subcommand(name, helptext):
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of a user error too")
+        return p
 
     def common(p, profile=True):
         if profile:
-            p.add_argument("--profile", choices=PROFILES, default="paper")
+            p.add_argument("--profile", choices=PROFILES, default=None,
+                           help="smoke (seconds), book (CPU minutes), colab (one T4 session), paper (the official "
+                                "scripts; default)")
         p.add_argument("--data-dir", default=None,
                        help="read the data from here: CIFAR-10 / PTB (checksummed), or your own files in their "
                             "format with --no-verify; without it the profile's data (else $ENAS_EDU_DATA_DIR, "
                             "else ~/.cache/enas_edu)")
-        p.add_argument("--out", default=None, help="run directory")
-        p.add_argument("--resume", action="store_true", help="continue the run in --out")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--out", default=None,
+                       help="run directory (default runs/SPACE-JOB-PROFILE-seedSEED); new, empty, or a run's")
+        p.add_argument("--resume", action="store_true", help="continue the run in --out as it was started")
+        p.add_argument("--seed", type=int, default=None, help="random seed of the run (default 0)")
         p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("info", help="versions, device, data")
-    p.add_argument("--data-dir", default=None)
+    p = subcommand("info", "versions, device, data")
+    p.add_argument("--data-dir", default=None, help="the data root to look in (default $ENAS_EDU_DATA_DIR, "
+                                                     "else ~/.cache/enas_edu)")
     p.set_defaults(func=cmd_info)
     for name, func, helptext in (("search", cmd_search, "run an ENAS search"),
                                  ("train", cmd_train, "train a fixed architecture from scratch")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("space", choices=SPACES)
+        p = subcommand(name, helptext)
+        p.add_argument("space", choices=SPACES, help="the search space: rnn, macro or micro")
         common(p)
-        p.add_argument("--download", action="store_true", help="download CIFAR-10 / PTB if missing")
-        p.add_argument("--synthetic", action="store_true",
-                       help="synthetic data in the real format, generated into the run directory (a dry run)")
-        p.add_argument("--no-verify", action="store_true",
-                       help="--data-dir holds your own files in the PTB / CIFAR-10 format (no checksum)")
+        data_source_options(p)
         own_data_options(p)
-        p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+        run_options(p)
         if name == "train":
             p.add_argument("--arc", default=None, help="the architecture as an official fixed_arc string")
-            p.add_argument("--from", dest="from_run", default=None, help="a search run after `derive`")
+            p.add_argument("--from", dest="from_run", default=None,
+                           help="a search run after `derive` (or derive's --out folder): train its choice")
+            p.add_argument("--random", action="store_true",
+                           help="train an architecture sampled uniformly from the profile's search space "
+                                "(with --seed), the control every comparison needs")
+            p.add_argument("--rnn-layout", default=None, choices=("enas_lm", "paper"),
+                           help="rnn: the arc's layout (enas_lm: 2N numbers; paper: 2N - 1); default: by its length")
             p.add_argument("--compile", default=None, choices=[m for m in COMPILE_MODES if m],
                            help="torch.compile the child in this mode (reduce-overhead: CUDA graphs)")
         p.set_defaults(func=func)
-    p = sub.add_parser("baseline", help="random search with weight sharing, ENAS without controller "
-                                        "training, or NAS without weight sharing")
-    p.add_argument("name", choices=("rsws", "no-controller", "no-sharing"))
-    p.add_argument("space", choices=SPACES)
+    p = subcommand("baseline", "random search with weight sharing, ENAS without controller training, or NAS "
+                               "without weight sharing")
+    p.add_argument("name", choices=("rsws", "no-controller", "no-sharing"),
+                   help="rsws: uniform children, shared weights; no-controller: the untrained controller; "
+                        "no-sharing: every child trained alone")
+    p.add_argument("space", choices=SPACES, help="the search space: rnn, macro or micro")
     common(p)
-    p.add_argument("--download", action="store_true")
-    p.add_argument("--synthetic", action="store_true")
-    p.add_argument("--no-verify", action="store_true")
+    data_source_options(p)
     own_data_options(p)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--children", type=int, default=20, help="no-sharing: children trained from scratch")
-    p.add_argument("--child-epochs", type=int, default=1, help="no-sharing: epochs per child")
+    run_options(p)
+    derive_options(p)
+    p.add_argument("--children", type=count(1), default=None,
+                   help="no-sharing: children trained from scratch (default 20)")
+    p.add_argument("--child-epochs", type=count(1), default=None, help="no-sharing: epochs per child (default 1)")
     p.set_defaults(func=cmd_baseline)
-    p = sub.add_parser("derive", help="choose the final architecture of a search run")
-    p.add_argument("run")
-    p.add_argument("--samples", type=int, default=1000)
-    p.add_argument("--top-k", type=int, default=10)
+    p = subcommand("derive", "choose the final architecture of a search run")
+    p.add_argument("run", help="a search run folder (of `enas-edu search` or `enas-edu baseline rsws|no-controller`)")
+    derive_options(p)
     p.add_argument("--uniform", action="store_true", help="sample uniformly (random search with weight sharing)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
+    p.add_argument("--out", default=None,
+                   help="where the choice goes (derived.json, derived_arc.txt, candidates.jsonl); default the run")
     p.set_defaults(func=cmd_derive)
-    p = sub.add_parser("record", help="copy a run's config, metrics and results into results/ for the book")
+    p = subcommand("record", "copy a run's config, metrics and results into results/ for the book")
     p.add_argument("run", help="a run directory of `enas-edu search` or `enas-edu train`")
     p.add_argument("--results", default="results", help="the repository's results folder (default: ./results)")
     p.add_argument("--name", default=None, help="folder name under --results (default: the run's folder name)")
     p.set_defaults(func=cmd_record)
-    p = sub.add_parser("study", help="ENAS, its ablation, RSWS and random sampling against the ground truth")
+    p = subcommand("study", "ENAS, its ablation, RSWS and random sampling against the ground truth")
     p.add_argument("--profile", choices=("smoke", "book"), default="book",
                    help="book: 10 seeds, 10 epochs (about 50 CPU-minutes); smoke: seconds")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ...)")
-    p.add_argument("--epochs", type=int, default=None, help="shared epochs of each search")
-    p.add_argument("--workers", type=int, default=None, help="processes (one thread each)")
+    p.add_argument("--seeds", type=count(1), default=None, help="number of seeds (0, 1, ...)")
+    p.add_argument("--epochs", type=count(1), default=None, help="shared epochs of each search")
+    p.add_argument("--workers", type=count(1), default=None, help="processes (one thread each)")
     p.add_argument("--out", default=None, help="results folder (default runs/study-PROFILE)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_study)
-    p = sub.add_parser("demo", help="search -> derive -> train on the shipped digits, on the CPU")
-    p.add_argument("--out", default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p = subcommand("demo", "search -> derive -> train on the shipped digits, on the CPU")
+    p.add_argument("--out", default=None, help="folder for the demo's runs (default runs/demo-seedSEED)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
+#: file-system errors a user can fix (a full disk, a read-only folder, a path that is not a folder, a link loop)
+USER_OS_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.ELOOP,
+                  errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG)
+
+
+def _resume_hint(args) -> str:
+    out = getattr(args, "run_folder", None)
+    if args.command in ("search", "train") and out is not None:
+        return (f"; continue it with `enas-edu {args.command} {args.space} --resume --out {out}` "
+                "(from its last checkpoint)")
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 on success, 2 for a user error (one line, no traceback; --debug adds it), 130 on Ctrl-C;
+    a real bug keeps Python's traceback and exit 1."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetUnavailableError, ValueError, FileNotFoundError, FileExistsError) as exc:
-        print(f"enas-edu {args.command}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"\nenas-edu {args.command}: interrupted{_resume_hint(args)}", file=sys.stderr)
+        return 130
+    except (DatasetUnavailableError, ValueError, FileNotFoundError, FileExistsError, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, FileExistsError)) and \
+                exc.errno not in USER_OS_ERRORS:
+            raise
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        message = str(exc)
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in message:
+            message += f": {exc.filename}"
+        print(f"enas-edu {args.command}: {message}", file=sys.stderr)
         return 2
 
 

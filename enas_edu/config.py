@@ -351,28 +351,64 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
     return r(c, **overrides) if overrides else c
 
 
-def _arc_shape(space: str, arc: str) -> dict:
-    """Net settings that follow from the architecture string itself."""
-    values = [int(v) for v in arc.split()]
+def arc_values(space: str, arc) -> list[int]:
+    """The numbers of an official ``fixed_arc`` string, or a ValueError naming the bad one."""
+    if not isinstance(arc, str) or not arc.split():
+        raise ValueError(f"the {space} architecture is empty: give the official fixed_arc string, whole numbers "
+                         "separated by spaces (e.g. the derived_arc.txt of a search)")
+    values = []
+    for i, token in enumerate(arc.split()):
+        try:
+            values.append(int(token))
+        except ValueError:
+            raise ValueError(f"number {i + 1} of the {space} architecture is {token!r}: an arc string holds whole "
+                             "numbers separated by spaces (the official fixed_arc format)") from None
+    return values
+
+
+def _arc_shape(space: str, arc: str, layout: str | None = None) -> dict:
+    """Net settings that follow from the architecture string itself (its length)."""
+    values = arc_values(space, arc)
+    n = len(values)
     if space == "macro":      # L layers take L (L + 1) / 2 numbers
-        L = int(round((-1 + (1 + 8 * len(values)) ** 0.5) / 2))
-        ops = [values[k * (k + 1) // 2] for k in range(L)] if L * (L + 1) // 2 == len(values) else [0]
+        L = int(round((-1 + (1 + 8 * n) ** 0.5) / 2))
+        if L * (L + 1) // 2 != n:
+            raise ValueError(f"a macro architecture of L layers has L (L + 1) / 2 numbers (an op per layer and a "
+                             f"skip bit per earlier layer: 1, 3, 6, 10, ..., 78 for 12 layers); got {n}")
+        ops = [values[k * (k + 1) // 2] for k in range(L)]
         return {"num_layers": L, "num_ops": 4 if max(ops) < 4 else 6}   # script: 4 branches
     if space == "micro":      # two cells of 4 numbers per node
-        return {"num_nodes": max(1, len(values) // 8)}
-    if len(values) % 2:       # the paper layout's string has 2N - 1 numbers
-        return {"num_nodes": (len(values) + 1) // 2, "layout": "paper"}
-    return {"num_nodes": len(values) // 2, "layout": "enas_lm"}
+        if n % 8 or n == 0:
+            raise ValueError(f"a micro architecture has 8 numbers per node (4 in the normal cell, 4 in the "
+                             f"reduction cell: input, op, input, op); got {n}, not a multiple of 8")
+        return {"num_nodes": n // 8}
+    if layout is None:        # the paper layout's string has 2N - 1 numbers, enas_lm's 2N
+        layout = "paper" if n % 2 else "enas_lm"
+    if layout not in ("paper", "enas_lm"):
+        raise ValueError(f"layout must be 'paper' or 'enas_lm', got {layout!r}")
+    if (layout == "paper") != bool(n % 2):
+        length = (lambda k: 2 * k) if layout == "enas_lm" else (lambda k: 2 * k - 1)
+        lo = n // 2
+        raise ValueError(f"an rnn architecture in the {layout} layout has {'2N' if layout == 'enas_lm' else '2N - 1'} "
+                         f"numbers for N nodes ({lo} nodes: {length(lo)}, {lo + 1} nodes: {length(lo + 1)}); "
+                         f"{n} fits neither. Check the arc (a missing number?) or the layout (--rnn-layout)")
+    return {"num_nodes": (n + 1) // 2 if layout == "paper" else n // 2, "layout": layout}
 
 
-def final_config(space: str, arc: str, profile: str = "paper", **overrides) -> FinalConfig:
-    """The final-training config of ``space`` at ``profile`` for the architecture ``arc``."""
+def final_config(space: str, arc: str, profile: str = "paper", layout: str | None = None,
+                 **overrides) -> FinalConfig:
+    """The final-training config of ``space`` at ``profile`` for the architecture ``arc``.
+
+    ``layout`` (rnn only): the arc's layout, "enas_lm" (2N numbers) or "paper" (2N - 1); None
+    reads it from the length."""
     if space not in SPACES:
         raise ValueError(f"space must be one of {SPACES}, got {space!r}")
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if layout is not None and space != "rnn":
+        raise ValueError(f"layout {layout!r} is a setting of rnn architectures, not {space}")
     r = dataclasses.replace
-    shape = _arc_shape(space, arc)
+    shape = _arc_shape(space, arc, layout)
     if space == "macro":  # cifar10_macro_final.sh
         c = FinalConfig("macro", arc, epochs=310,
                         net=MacroNetConfig(out_filters=96, keep_prob=0.5, style="final", init="official", **shape),
@@ -443,7 +479,10 @@ def _build(cls, values: dict, where: str):
         raise ValueError(f"{where}: unknown setting(s) {unknown} for {cls.__name__}; "
                          f"valid settings are {sorted(names)}")
     kwargs = {}
+    hints = typing.get_type_hints(cls)
     for key, value in values.items():
+        if not _fits(value, hints[key]):
+            raise ValueError(f"{where}.{key} is {value!r}; expected {_type_name(hints[key])}")
         if isinstance(value, dict) and "kind" in value:
             kind = value["kind"]
             if kind not in _KINDS:
@@ -453,6 +492,35 @@ def _build(cls, values: dict, where: str):
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _fits(value, hint) -> bool:
+    """Whether a JSON value can be the setting of type ``hint`` (a config file edited by hand)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list) or hint in (tuple, list):
+        return isinstance(value, (list, tuple))
+    if dataclasses.is_dataclass(hint):
+        return isinstance(value, dict)
+    return True
+
+
+def _type_name(hint) -> str:
+    args = typing.get_args(hint)
+    if args and typing.get_origin(hint) not in (tuple, list):
+        return " or ".join(_type_name(a) for a in args)
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 def config_from_dict(obj: dict):
@@ -467,4 +535,12 @@ def save_config(config, path: Path) -> None:
 
 
 def load_config(path: Path):
-    return config_from_dict(json.loads(Path(path).read_text()))
+    """A saved config; a damaged or hand-edited file is a ValueError that names it."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); restore it, or start the run again") from None
+    try:
+        return config_from_dict(obj)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None

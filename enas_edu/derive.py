@@ -16,7 +16,9 @@ the whole-set score of a child varies a little from one call to the next.
 
 ``candidates.jsonl`` gets one line per distinct candidate (arc, one-batch reward, full-validation
 score, parameters and forward FLOPs of the child for the top k); ``derived.json`` and
-``derived_arc.txt`` hold the choice.
+``derived_arc.txt`` hold the choice. They go into the search's folder, or into ``out`` (a search
+shared read-only: a course's reference run). The search itself is opened read-only: its logs and
+checkpoint are never written, so deriving twice, or from a running search, changes nothing of it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from .runs import RunError, atomic_write_text
 from .search import Search
 from .supernets.cost import count_flops, count_parameters
 
@@ -42,11 +45,18 @@ class Derived:
 
 @torch.no_grad()
 def derive(run_dir: str | Path, num_samples: int = 1000, top_k: int = 10, uniform: bool = False,
-           seed: int = 0, device: str | None = None) -> Derived:
-    """Choose an architecture from the search in ``run_dir``; writes the candidates table."""
-    if num_samples < 1 or not 1 <= top_k:
-        raise ValueError(f"need num_samples >= 1 and top_k >= 1, got {num_samples}, {top_k}")
-    search = Search(None, run_dir, resume=True, progress=False, device=device)
+           seed: int = 0, device: str | None = None, out: str | Path | None = None) -> Derived:
+    """Choose an architecture from the search in ``run_dir``; writes the candidates table (into
+    ``out``, default ``run_dir``)."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"--samples must be a whole number >= 1, got {num_samples!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"--top-k must be a whole number >= 1, got {top_k!r}")
+    search = Search(None, run_dir, read_only=True, progress=False, device=device)
+    dest = Path(out) if out is not None else Path(run_dir)
+    if dest.exists() and not dest.is_dir():
+        raise RunError(f"--out {dest} is a file; give a folder for the derived architecture")
+    dest.mkdir(parents=True, exist_ok=True)
     space, task, net = search.space, search.task, search.net
     generator = torch.Generator(device=search.device).manual_seed(seed)
     if uniform:
@@ -67,20 +77,21 @@ def derive(run_dir: str | Path, num_samples: int = 1000, top_k: int = 10, unifor
     best = min(full, key=full.get) if text else max(full, key=full.get)
     metric = "perplexity" if text else "accuracy"
     sample_input = (task.train[:task.cfg.bptt, :1] if text else task.data.valid_x[:1].float())
-    run = Path(run_dir)
-    with open(run / "candidates.jsonl", "w") as f:
-        for rank, i in enumerate(order):
-            record = {"rank_one_batch": rank, "arc": space.to_arc_string(unique[i]),
-                      "one_batch_reward": rewards[i], f"full_valid_{metric}": full.get(i)}
-            if i in full:   # building every child would take long; the top k get their cost
-                child = net.extract_child(unique[i])
-                record.update(params=count_parameters(child), flops=count_flops(child, sample_input))
-            f.write(json.dumps(record) + "\n")
-    chosen = Derived(space.to_arc_string(unique[best]), rewards[best], full[best], metric, run)
-    (run / "derived.json").write_text(json.dumps({
+    lines = []
+    for rank, i in enumerate(order):
+        record = {"rank_one_batch": rank, "arc": space.to_arc_string(unique[i]),
+                  "one_batch_reward": rewards[i], f"full_valid_{metric}": full.get(i)}
+        if i in full:   # building every child would take long; the top k get their cost
+            child = net.extract_child(unique[i])
+            record.update(params=count_parameters(child), flops=count_flops(child, sample_input))
+        lines.append(json.dumps(record) + "\n")
+    chosen = Derived(space.to_arc_string(unique[best]), rewards[best], full[best], metric, dest)
+    atomic_write_text(dest / "candidates.jsonl", "".join(lines))
+    atomic_write_text(dest / "derived.json", json.dumps({
         "space": space.name, "space_config": space.config(), "arc": chosen.arc,
         "one_batch_reward": chosen.one_batch_reward, f"full_valid_{metric}": chosen.full_valid,
         "num_samples": num_samples, "distinct": len(unique), "top_k": top_k,
-        "sampler": "uniform" if uniform else "controller", "data": task.name}, indent=2) + "\n")
-    (run / "derived_arc.txt").write_text(chosen.arc + "\n")
+        "sampler": "uniform" if uniform else "controller", "data": task.name,
+        "search_run": str(Path(run_dir).resolve())}, indent=2) + "\n")
+    atomic_write_text(dest / "derived_arc.txt", chosen.arc + "\n")
     return chosen

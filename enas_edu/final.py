@@ -24,8 +24,9 @@ import torch.distributed as dist
 from .config import FinalConfig, config_to_dict, load_config, save_config
 from .search import NETS, _bar
 from .tasks import check_same_data, fit_to_data, make_task
-from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
-                       rng_state, seed_everything, set_rng_state, trainable_parameters, zero_gradients)
+from .runs import RunDir, atomic_write_text, rng_state, set_rng_state
+from .training import (Precision, clip_gradients, learning_rate, make_sgd, resolve_device, seed_everything,
+                       trainable_parameters, zero_gradients)
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -45,13 +46,15 @@ class FinalTraining:
         self.rank, self.world, local_rank = _distributed()
         run_path = Path(run_dir)
         if resume:
-            if not (run_path / "config.json").exists() or not (run_path / "checkpoint.pt").exists():
-                raise FileNotFoundError(f"no checkpoint to resume from in {run_path}")
+            # rank 0 owns the folder; the other processes only read its checkpoint
+            self.run_dir = (RunDir.resume(run_path, "final", callbacks) if self.rank == 0
+                            else RunDir(run_path, read_only=True))
             config = load_config(run_path / "config.json")
         elif config is None:
             raise ValueError("a new final training needs a config (see enas_edu.config.final_config)")
-        elif self.rank == 0 and (run_path / "checkpoint.pt").exists():
-            raise ValueError(f"{run_path} already holds a run; resume it (--resume) or choose another --out")
+        else:
+            self.run_dir = (RunDir.create(run_path, "final", callbacks) if self.rank == 0
+                            else RunDir(run_path, read_only=True))
         self.device = resolve_device(device or config.device)
         if self.world > 1:
             if self.device.type == "cuda":
@@ -59,7 +62,6 @@ class FinalTraining:
                 torch.cuda.set_device(self.device)
             if not dist.is_initialized():
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-        self.run_dir = RunDir(run_path, callbacks if self.rank == 0 else None)
         self.progress = progress and self.rank == 0
         seed_everything(config.seed)
         cuda = self.device.type == "cuda"
@@ -217,7 +219,7 @@ class FinalTraining:
             result["replicas_in_sync"] = all(torch.equal(gathered[0], g) for g in gathered)
         if self.rank == 0:
             self.run_dir.log({"phase": "test", metric: score})
-            (self.run_dir.path / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+            atomic_write_text(self.run_dir.path / "result.json", json.dumps(result, indent=2) + "\n")
         return result
 
 

@@ -90,6 +90,10 @@ def reinforce_loss(log_prob: torch.Tensor, advantage: torch.Tensor,
     return (-advantage.detach() * log_prob).mean() + skip_weight * skip_penalty.mean()
 
 
+class NonFiniteRewardError(ValueError):
+    """A NaN or inf reward: refused before it reaches the controller's weights."""
+
+
 class Reinforce:
     """Trains a :class:`~enas_edu.controller.Controller` from rewards.
 
@@ -111,6 +115,9 @@ class Reinforce:
         if rewards.shape != (len(batch),):
             raise ValueError(f"expected one reward per architecture ({len(batch)}), got shape "
                              f"{tuple(rewards.shape)}")
+        if not torch.isfinite(rewards).all():    # one host sync: a NaN here would poison every weight
+            raise NonFiniteRewardError(f"a reward is not finite ({rewards.tolist()}): the controller was not "
+                                       "updated (a diverged shared-weight network or a broken reward)")
         total = rewards + self.config.entropy_weight * batch.entropy.detach()
         baselines = ema_baseline(self.baseline, total, self.config.baseline_decay)
         advantage = total - baselines

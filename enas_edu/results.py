@@ -22,13 +22,14 @@ import hashlib
 import html
 import json
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .training import RunDir
+from .runs import RunDir, RunError, read_json
 
 REQUIRED = ("config.json", "metrics.jsonl", "environment.jsonl")
-OPTIONAL = ("data.json", "architectures.jsonl", "derived.json", "candidates.jsonl", "result.json", "baseline.json")
+OPTIONAL = ("run.json", "data.json", "architectures.jsonl", "derived.json", "candidates.jsonl", "result.json", "baseline.json")
 
 
 def _sha256(path: Path) -> str:
@@ -90,31 +91,47 @@ class RecordedRun:
 
 
 def load_run(path: str | Path, name: str | None = None, verify: bool = True) -> RecordedRun:
-    """Read a run directory; a recorded one (with ``RECORD.json``) is checked file by file."""
+    """Read a run directory (read-only); a recorded one (with ``RECORD.json``) is checked file by file."""
     path = Path(path)
     missing = [f for f in ("config.json", "metrics.jsonl") if not (path / f).exists()]
     if missing:
         raise FileNotFoundError(f"{path} is not a run directory: {missing} missing")
     record = path / "RECORD.json"
     if verify and record.exists():
-        for file, digest in json.loads(record.read_text())["sha256"].items():
-            if _sha256(path / file) != digest:
-                raise ValueError(f"{path / file} differs from the checksum in {record}: a recorded run "
-                                 "must hold the files its run wrote; record it again with `enas-edu record`")
-    return RecordedRun(name or path.name, path, json.loads((path / "config.json").read_text()),
-                       RunDir(path).read("metrics.jsonl"), RunDir(path).read("environment.jsonl"),
+        for file, digest in read_json(record)["sha256"].items():
+            if not (path / file).is_file() or _sha256(path / file) != digest:
+                raise RunError(f"{path / file} differs from the checksum in {record}: a recorded run "
+                               "must hold the files its run wrote; record it again with `enas-edu record`")
+    run = RunDir(path, read_only=True)
+    config = read_json(path / "config.json")
+    if not isinstance(config, dict) or config.get("kind") not in ("SearchConfig", "FinalConfig"):
+        raise RunError(f"{path / 'config.json'} is not the config of an enas_edu search or final training")
+    return RecordedRun(name or path.name, path, config, run.read("metrics.jsonl"), run.read("environment.jsonl"),
                        _json(path / "derived.json"), _json(path / "result.json"),
                        {"baseline": _json(path / "baseline.json")} if (path / "baseline.json").exists() else {})
 
 
 def recorded_runs(root: str | Path, space: str | None = None, kind: str | None = None) -> list[RecordedRun]:
-    """Every run directory directly under ``root`` (sorted by name), optionally of one space/kind."""
+    """Every run directory directly under ``root`` (sorted by name), optionally of one space/kind.
+
+    A damaged run is skipped with a warning that names it and says why, so one bad folder does
+    not hide every other run.
+    """
     root = Path(root)
     if not root.is_dir():
         return []
+    runs = []
     # a recorded run holds its config and metrics; other folders (the ground-truth study) are not runs
-    runs = [load_run(p) for p in sorted(root.iterdir())
-            if (p / "config.json").exists() and (p / "metrics.jsonl").exists()]
+    for p in sorted(root.iterdir()):
+        if not ((p / "config.json").exists() and (p / "metrics.jsonl").exists()):
+            continue
+        try:
+            run = load_run(p)
+            run.space, run.kind
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            warnings.warn(f"skipped the damaged run {p}: {exc}", stacklevel=2)
+            continue
+        runs.append(run)
     return [r for r in runs if (space is None or r.space == space) and (kind is None or r.kind == kind)]
 
 
@@ -125,7 +142,15 @@ def record_run(run_dir: str | Path, results_root: str | Path, name: str | None =
     if missing:
         raise FileNotFoundError(f"{run_dir} lacks {missing}: record a run directory written by "
                                 "`enas-edu search` or `enas-edu train` (enas_edu 0.1 or later)")
-    dest = Path(results_root) / (name or run_dir.name)
+    results_root = Path(results_root)
+    if results_root.exists() and not results_root.is_dir():
+        raise RunError(f"--results {results_root} is a file; give the results folder (default ./results)")
+    name = name if name is not None else run_dir.resolve().name
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise RunError(f"--name {name!r} must be a plain folder name (no '/', not starting with '.'): the record "
+                       f"goes directly under --results {results_root}")
+    load_run(run_dir)                # a damaged run is refused here, not recorded
+    dest = results_root / name
     if dest.exists():
         raise FileExistsError(f"{dest} exists; choose another name or delete it first")
     tmp = dest.with_name(dest.name + ".tmp")

@@ -10,13 +10,15 @@ Each epoch, as the official code runs it:
 3. **Report.** ``eval_archs`` children are sampled and scored on one validation batch, as the
    official code prints 10 per epoch; they go to ``architectures.jsonl``.
 
-Everything needed to continue lives in ``checkpoint.pt``: shared weights, controller, both
+Everything needed to continue lives in ``checkpoint.pt`` (tensors and plain values only; see
+:mod:`enas_edu.runs`): shared weights, controller, both
 optimisers, the baseline, the position (epoch, phase, step), the data position and the state of
 every random generator. ``Search(config, run_dir, resume=True).run()`` continues exactly.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,11 +27,12 @@ import torch
 
 from .config import SearchConfig, config_to_dict, load_config, save_config
 from .controller import Controller
-from .reinforce import Reinforce
+from .reinforce import NonFiniteRewardError, Reinforce
 from .supernets import MacroNet, MicroNet, RNNNet
 from .tasks import check_same_data, fit_to_data, make_task
-from .training import (Precision, RunDir, clip_gradients, learning_rate, make_sgd, resolve_device,
-                       rng_state, seed_everything, set_rng_state, trainable_parameters, zero_gradients)
+from .runs import RunDir, RunError, rng_state, set_rng_state
+from .training import (Precision, clip_gradients, learning_rate, make_sgd, resolve_device, seed_everything,
+                       trainable_parameters, zero_gradients)
 
 NETS = {"rnn": RNNNet, "macro": MacroNet, "micro": MicroNet}
 
@@ -42,32 +45,34 @@ class Search:
     """``Search(config, run_dir)``; ``run()`` searches; ``resume=True`` continues a run directory.
 
     ``callbacks`` receive every metrics record (a dict) as it is written: the book's live plots.
+    ``read_only=True`` opens a finished (or running) search to use its shared weights and
+    controller, as ``derive`` does: nothing in the run folder is written or cut.
     """
 
     def __init__(self, config: SearchConfig | None, run_dir: str | Path, resume: bool = False,
                  callbacks: list[Callable[[dict], None]] | None = None, progress: bool = True,
-                 device: str | None = None):
-        self.run_dir = RunDir(run_dir, callbacks)
-        if resume:
-            if not (self.run_dir.path / "config.json").exists() or not self.run_dir.checkpoint_path.exists():
-                raise FileNotFoundError(f"no checkpoint to resume from in {self.run_dir.path}: it needs "
-                                        "config.json and checkpoint.pt from an earlier run")
+                 device: str | None = None, read_only: bool = False):
+        if read_only or resume:   # the run's own config; a given one must be the same
+            self.run_dir = (RunDir.open(run_dir, "search") if read_only else
+                            RunDir.resume(run_dir, "search", callbacks))
             saved = load_config(self.run_dir.path / "config.json")
             if config is not None and config_to_dict(config) != config_to_dict(saved):
-                raise ValueError(f"{self.run_dir.path} holds a run with another config; resume it "
-                                 "without a config, or start a new run directory")
+                changed = [k for k, v in config_to_dict(config).items() if config_to_dict(saved).get(k) != v]
+                raise RunError(f"{self.run_dir.path} holds a search with other settings ({', '.join(changed)} "
+                               "differ); resume it as it was started, or start a new run in another folder")
             config = saved
         elif config is None:
             raise ValueError("a new search needs a config (see enas_edu.config.search_config)")
-        elif (self.run_dir.path / "checkpoint.pt").exists():
-            raise ValueError(f"{self.run_dir.path} already holds a run; resume it (--resume) or choose another --out")
+        else:
+            self.run_dir = RunDir.create(run_dir, "search", callbacks)
+        self.read_only = read_only
         self.progress = progress
         self.device = resolve_device(device or config.device)
         seed_everything(config.seed)
         cuda = self.device.type == "cuda"
         self.task = make_task(config.data, config.space, "search", config.seed, self.device,
                               channels_last=cuda and config.channels_last, run_dir=self.run_dir.path)
-        check_same_data(self.run_dir.path, self.task.describe(), resume)
+        check_same_data(self.run_dir.path, self.task.describe(), resume or read_only, write=not read_only)
         config = fit_to_data(config, self.task)
         self.config = config
         self.precision = Precision(self.device, config.amp)
@@ -85,11 +90,12 @@ class Search:
         self.rollbacks = 0
         self.nonfinite = 0
         self.skipped: list[dict] = []
-        if resume:
+        if resume or read_only:
             self._restore(self.run_dir.load_checkpoint(map_location=self.device))
         else:
             save_config(config, self.run_dir.path / "config.json")
-        self.run_dir.log_environment(self.device, self.task.name, self.task.describe())
+        if not read_only:
+            self.run_dir.log_environment(self.device, self.task.name, self.task.describe())
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -113,7 +119,10 @@ class Search:
         if "entropies" in self.epoch_stats:   # a checkpoint from before the two entropies: the official term
             self.epoch_stats["entropy_terms"] = self.epoch_stats.pop("entropies")
         self.rollbacks = state["rollbacks"]
-        self.run_dir.truncate_logs(state["logs"])
+        if self.read_only:
+            self.run_dir.check_logs(state["logs"])
+        else:
+            self.run_dir.truncate_logs(state["logs"])
 
     def checkpoint(self) -> None:
         self.run_dir.save_checkpoint(self._state())
@@ -125,6 +134,17 @@ class Search:
         if self.config.uniform_sampling:
             return self.space.sample(self.arch_generator)
         return self.controller.sample(generator=self.arch_generator).arch
+
+    @torch.no_grad()
+    def sampling_entropy(self, epoch: int) -> float:
+        """The entropy (nats) of the policy the children come from, when no controller phase
+        logs it (the baselines): uniform sampling has log(size); the frozen controller is
+        estimated from 20 samples drawn with a generator of their own (the children's stream
+        is left as it is)."""
+        if self.config.uniform_sampling:
+            return math.log(self.space.size())
+        generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 104729 * (epoch + 1))
+        return self.controller.sample_batch(20, generator=generator).policy_entropy.mean().item()
 
     # ------------------------------------------------------------------ the loop
     def run_to_end(self, stop_at: int | None = None) -> "Search":
@@ -150,7 +170,7 @@ class Search:
             stats = self.epoch_stats
             controller = ({"reward": _mean(stats["rewards"]), "policy_entropy": _mean(stats["policy_entropies"]),
                            "entropy_term": _mean(stats["entropy_terms"])}
-                          if stats["rewards"] else {})
+                          if stats["rewards"] else {"policy_entropy": self.sampling_entropy(epoch)})
             self.run_dir.log({"phase": "epoch", "epoch": epoch, **stats["shared"], **controller, **sampled,
                               "baseline": self.reinforce.baseline.item(), "seconds": time.perf_counter() - t0})
             self.position = {"epoch": epoch + 1, "phase": "shared", "step": 0}
@@ -278,7 +298,15 @@ class Search:
             # update differentiates the log-probs of this very pass (no second, teacher-forced one)
             batch = self.controller.sample_batch(r.num_aggregate, generator=self.arch_generator)
             reward = self.rewards(batch.archs)
-            stats = self.reinforce.update(batch, reward)
+            try:
+                stats = self.reinforce.update(batch, reward)
+            except NonFiniteRewardError:
+                # skipped and logged, as enas_lm skips a step whose loss is not finite
+                self.run_dir.log({"phase": "event", "event": "nonfinite_reward_skipped", "epoch": epoch,
+                                  "step": step, "rewards": [float(r) for r in reward.tolist()]})
+                self.position.update(phase="controller", step=step + 1)
+                bar.update(1)
+                continue
             self.run_dir.log({"phase": "controller", "epoch": epoch, "step": step, **stats})
             self.epoch_stats["rewards"].append(stats["reward"].item())
             self.epoch_stats["policy_entropies"].append(stats["policy_entropy"].item())

@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import warnings
 from pathlib import Path
 
@@ -56,6 +55,9 @@ def describe(data, cfg: DataConfig) -> dict:
            "fingerprint": data.facts.get("fingerprint")}
     if hasattr(data, "vocab"):
         out.update(vocabulary=len(data.vocab), words={s: int(getattr(data, s).numel()) for s in ("train", "valid", "test")})
+        if getattr(data.vocab, "dropped_types", 0):
+            out["vocabulary_cap"] = {"max_vocab": cfg.max_vocab, "dropped_types": data.vocab.dropped_types,
+                                     "dropped_share": round(data.vocab.dropped_share, 4)}
     else:
         out.update(classes=data.num_classes, image_shape=list(data.train_x.shape[1:]),
                    images={"train": len(data.train_x), "valid": 0 if data.valid_x is None else len(data.valid_x),
@@ -74,12 +76,14 @@ def files_fingerprint(paths) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def check_same_data(run_dir: Path, source: dict, resume: bool) -> None:
+def check_same_data(run_dir: Path, source: dict, resume: bool, write: bool = True) -> None:
     """Keep what a run reads in ``run_dir/data.json``; a resumed run (or ``derive``) refuses to go
-    on with other data: another kind, other sizes, or files whose fingerprint changed."""
+    on with other data: another kind, other sizes, or files whose fingerprint changed.
+    ``write=False`` (a run opened read-only) only compares."""
     path = Path(run_dir) / "data.json"
     if resume and path.exists():
-        saved = json.loads(path.read_text())
+        from .runs import read_json
+        saved = read_json(path)
         keys = ("kind", "fingerprint", "images", "words", "vocabulary", "classes")
         changed = [k for k in keys if saved.get(k) != source.get(k)]
         if changed:
@@ -88,9 +92,9 @@ def check_same_data(run_dir: Path, source: dict, resume: bool) -> None:
                              f"then read from {saved.get('path')}). Restore that data to resume, or start a new run "
                              "directory")
         return
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(source, indent=1))
-    os.replace(tmp, path)
+    if write:
+        from .runs import atomic_write_text
+        atomic_write_text(path, json.dumps(source, indent=1))
 
 
 def own_cifar_format(cfg: DataConfig, mode: str):
@@ -119,6 +123,10 @@ def data_line(source: dict) -> str:
                "loaded by Hugging Face datasets" if source["kind"] == "hf_text" else
                "your own files: no checksum (none is published for them)")
     line = f"data: {source['name']} [{source['kind']}]: {sizes}; read from {source['path']}; {checked}"
+    cap = source.get("vocabulary_cap")
+    if cap:
+        line += (f"; vocabulary capped at {cap['max_vocab']:,} words (--max-vocab): {cap['dropped_types']:,} other "
+                 f"word types, {100 * cap['dropped_share']:.1f}% of the training words, read as <unk>")
     skipped = source.get("details", {}).get("files_skipped")
     if skipped:
         n = sum(skipped.values())
@@ -378,6 +386,9 @@ def fit_to_data(config, task):
     classifier, from the labels)."""
     if isinstance(task, TextTask) and config.net.vocab_size != task.vocab_size:
         return dataclasses.replace(config, net=dataclasses.replace(config.net, vocab_size=task.vocab_size))
+    if isinstance(task, ImageTask) and config.data.batch_size > len(task.data.train_x):
+        raise ValueError(f"--batch-size {config.data.batch_size} is larger than the training split "
+                         f"({len(task.data.train_x):,} images of {task.name}); give at most {len(task.data.train_x):,}")
     if isinstance(task, ImageTask):
         H, W = task.data.train_x.shape[2:]
         given = {"num_classes": task.data.num_classes, "in_channels": int(task.data.train_x.shape[1])}

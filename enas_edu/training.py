@@ -1,31 +1,18 @@
-"""What the search and the final training share: device and precision, the learning-rate
-schedule, gradient clipping, and a run directory that survives interruption.
+"""The training-step helpers the search and the final training share: device and precision,
+seeding, the learning-rate schedule, SGD, gradient clearing and clipping.
 
-A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON record per line),
-``checkpoint.pt`` (written to a temporary name, then renamed: never half-written; loaded only
-after its SHA-256 matches ``checkpoint.sha256``, because loading unpickles it),
-``environment.jsonl`` (one line per start or resume: hardware, versions, data, date) and whatever
-the job adds. A checkpoint records how long the JSONL files were, so a resumed run first cuts off the
-records written after it and then continues: the files end the same as in an uninterrupted run.
+The run folder (logs, checkpoints, the lock, read-only opening) is :mod:`enas_edu.runs`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import platform
 import random
-import sys
-import time
-from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 import torch
-
-from .data.download import file_hash
 
 
 # ---------------------------------------------------------------------------------- device
@@ -42,7 +29,12 @@ def resolve_device(name: str) -> torch.device:
     """"auto" picks CUDA when present, else the CPU; anything else is passed to torch.device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"--device {name!r} is not a device; give cpu, cuda, cuda:N or auto") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name!r}: enas_edu runs on cpu, cuda (cuda:N) or mps")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for, but no CUDA device is visible; use --device cpu")
     return device
@@ -140,128 +132,3 @@ def clip_gradients(parameters, max_norm: float | None, noop: bool = False) -> to
     if max_norm is None or noop:
         return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
     return torch.nn.utils.clip_grad_norm_(params, max_norm)
-
-
-# ---------------------------------------------------------------------------------- run directory
-class RunDir:
-    """A run directory with append-only JSONL logs and an atomic checkpoint."""
-
-    LOGS = ("metrics.jsonl", "architectures.jsonl")
-
-    def __init__(self, path: str | os.PathLike, callbacks: list[Callable[[dict], Any]] | None = None):
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.callbacks = list(callbacks or [])
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.path / "checkpoint.pt"
-
-    def log(self, record: dict, file: str = "metrics.jsonl") -> None:
-        record = {k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in record.items()}
-        with open(self.path / file, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if file == "metrics.jsonl":
-            for callback in self.callbacks:
-                callback(record)
-
-    def log_environment(self, device: torch.device, data: str, data_source: dict | None = None) -> None:
-        """Say what ran this (re)start: a recorded number must name its hardware and data.
-
-        ``data_source`` (:func:`enas_edu.tasks.describe`): the data actually read, with its kind,
-        folder, whether its checksums were checked, and its sizes.
-        """
-        from . import __version__
-        self.log({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hardware": hardware_name(device),
-                  "device": str(device),
-                  "data": data, "data_source": data_source, "enas_edu": __version__, "torch": torch.__version__,
-                  "python": sys.version.split()[0]}, file="environment.jsonl")
-
-    def log_sizes(self) -> dict:
-        return {name: (self.path / name).stat().st_size if (self.path / name).exists() else 0
-                for name in self.LOGS}
-
-    def truncate_logs(self, sizes: dict) -> None:
-        """Cut the logs back to the sizes a checkpoint recorded (drop what came after it)."""
-        for name in self.LOGS:
-            path = self.path / name
-            if path.exists():
-                with open(path, "r+b") as f:
-                    f.truncate(sizes.get(name, 0))
-
-    @property
-    def checksum_path(self) -> Path:
-        return self.path / "checkpoint.sha256"
-
-    def save_checkpoint(self, state: dict) -> None:
-        """Write the checkpoint atomically, with its SHA-256 beside it.
-
-        ``checkpoint.sha256`` lists the digests a valid checkpoint may have: the new one and
-        the one it replaces. It is renamed into place *before* the checkpoint, so a crash between
-        the two renames leaves the previous checkpoint, whose digest is still listed.
-        """
-        state = dict(state, logs=self.log_sizes())
-        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
-        torch.save(state, tmp)
-        digests = [file_hash(tmp, "sha256")]
-        if self.checkpoint_path.exists():
-            digests.append(file_hash(self.checkpoint_path, "sha256"))
-        self._write_digests(digests)
-        os.replace(tmp, self.checkpoint_path)
-
-    def _write_digests(self, digests: list[str]) -> None:
-        """Replace ``checkpoint.sha256`` atomically with ``digests``, one per line."""
-        tmp = self.checksum_path.with_suffix(".sha256.tmp")
-        tmp.write_text("\n".join(digests) + "\n")
-        os.replace(tmp, self.checksum_path)
-
-    def load_checkpoint(self, map_location=None) -> dict:
-        """Load the checkpoint after checking its SHA-256: it is unpickled (it holds RNG states and
-        configs, not only tensors), so only a file this library wrote may be loaded."""
-        if not self.checkpoint_path.exists():
-            raise FileNotFoundError(f"no checkpoint to resume from: {self.checkpoint_path} does not exist")
-        if not self.checksum_path.exists():
-            raise ValueError(f"{self.checkpoint_path} has no {self.checksum_path.name} beside it (written by "
-                             "enas_edu 0.1, or copied without it), and a checkpoint is unpickled, which runs code. "
-                             "If you wrote this file yourself, trust it once with "
-                             f"enas_edu.training.trust_checkpoint({str(self.path)!r}) and resume again")
-        if file_hash(self.checkpoint_path, "sha256") not in self.checksum_path.read_text().split():
-            raise ValueError(f"{self.checkpoint_path} does not match {self.checksum_path.name}: the file was changed "
-                             "or damaged after the run wrote it, so it is not loaded. Restore it from a backup, or "
-                             "start the run again in a new directory")
-        return torch.load(self.checkpoint_path, map_location=map_location, weights_only=False)
-
-    def read(self, file: str = "metrics.jsonl") -> list[dict]:
-        path = self.path / file
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def trust_checkpoint(run_dir: str | os.PathLike) -> str:
-    """Record the SHA-256 of ``run_dir``'s checkpoint as valid (for a checkpoint you wrote yourself
-    that has no checksum: one from enas_edu 0.1, or one edited on purpose). Returns the digest."""
-    run = RunDir(run_dir)
-    if not run.checkpoint_path.exists():
-        raise FileNotFoundError(f"no checkpoint in {run.path}")
-    digest = file_hash(run.checkpoint_path, "sha256")
-    run._write_digests([digest])
-    return digest
-
-
-def rng_state(generators: dict[str, torch.Generator]) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-             "generators": {k: g.get_state() for k, g in generators.items()}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict, generators: dict[str, torch.Generator]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    for k, g in generators.items():
-        g.set_state(state["generators"][k])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

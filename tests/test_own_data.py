@@ -21,7 +21,7 @@ from enas_edu.data.synthetic import _dump_py2, write_cifar10, write_ptb
 from enas_edu.final import FinalTraining
 from enas_edu.search import run_search
 from enas_edu.spaces import MacroSpace, MicroSpace, RNNCellSpace
-from enas_edu.training import RunDir
+from enas_edu.runs import RunDir
 
 
 def snapshot(folder: Path) -> dict:
@@ -35,7 +35,7 @@ def cli(*args) -> int:
 
 
 def data_source(run: Path) -> dict:
-    return RunDir(run).read("environment.jsonl")[-1]["data_source"]
+    return RunDir.open(run).read("environment.jsonl")[-1]["data_source"]
 
 
 # ------------------------------------------------------------------------- a named folder is read

@@ -30,7 +30,7 @@ def test_record_copies_the_describing_files_with_checksums(search_run, tmp_path)
     dest = record_run(search_run, tmp_path / "results", "macro-smoke-cpu")
     names = sorted(p.name for p in dest.iterdir())
     assert names == ["RECORD.json", "architectures.jsonl", "config.json", "data.json", "environment.jsonl",
-                     "metrics.jsonl"]
+                     "metrics.jsonl", "run.json"]
     run = load_run(dest)
     assert (run.space, run.kind, run.profile) == ("macro", "search", "smoke")
     row = run.summary()

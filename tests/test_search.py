@@ -12,7 +12,9 @@ from enas_edu.config import (config_from_dict, config_to_dict, final_config, sea
 from enas_edu.data import DatasetUnavailableError
 from enas_edu.search import NonFiniteLossError, Search, run_search
 from enas_edu.spaces import published
-from enas_edu.training import RunDir, clip_gradients, sgdr_lr, trust_checkpoint
+from enas_edu.data.download import file_hash
+from enas_edu.runs import RunDir
+from enas_edu.training import clip_gradients, sgdr_lr
 
 TIME_KEYS = {"seconds", "shared_seconds", "examples_per_second"}
 
@@ -29,8 +31,8 @@ def strip_time(records):
 def test_a_smoke_search_writes_every_file(space, tmp_path):
     search = run_search(tiny(space), tmp_path / space, progress=False)
     files = sorted(p.name for p in (tmp_path / space).iterdir() if p.is_file())
-    assert files == ["architectures.jsonl", "checkpoint.pt", "checkpoint.sha256", "config.json", "data.json",
-                     "environment.jsonl", "metrics.jsonl"]
+    assert files == [".lock", "architectures.jsonl", "checkpoint.pt", "checkpoint.sha256", "config.json",
+                     "data.json", "environment.jsonl", "metrics.jsonl", "run.json"]
     records = search.run_dir.read()
     phases = {r["phase"] for r in records}
     assert {"shared", "controller", "epoch"} <= phases
@@ -96,11 +98,12 @@ def test_resume_inside_the_controller_phase_after_a_crash(tmp_path):
 def test_a_checkpoint_from_before_the_two_entropies_resumes(tmp_path):
     run_search(tiny("macro"), tmp_path / "run", progress=False, stop_at=1)
     path = tmp_path / "run" / "checkpoint.pt"
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     stats = state["epoch_stats"]
     state["epoch_stats"] = {"shared": stats["shared"], "rewards": stats["rewards"], "entropies": stats["entropy_terms"]}
     torch.save(state, path)
-    trust_checkpoint(tmp_path / "run")        # edited on purpose: its old checksum no longer matches
+    # edited on purpose: its digest is written again (the digest is a damage check, not a trust mark)
+    (tmp_path / "run" / "checkpoint.sha256").write_text(file_hash(path, "sha256") + "\n")
     resumed = run_search(None, tmp_path / "run", resume=True, progress=False)
     last = [r for r in resumed.run_dir.read() if r["phase"] == "epoch"][-1]
     assert last["epoch"] == 1 and math.isfinite(last["policy_entropy"]) and math.isfinite(last["entropy_term"])
@@ -108,11 +111,11 @@ def test_a_checkpoint_from_before_the_two_entropies_resumes(tmp_path):
 
 def test_resume_refuses_a_different_config_and_a_new_run_refuses_an_old_directory(tmp_path):
     run_search(tiny("macro"), tmp_path / "run", progress=False, stop_at=1)
-    with pytest.raises(ValueError, match="holds a run with another config"):
+    with pytest.raises(ValueError, match=r"holds a search with other settings \(seed differ"):
         Search(tiny("macro", seed=5), tmp_path / "run", resume=True, progress=False)
-    with pytest.raises(ValueError, match="already holds a run"):
+    with pytest.raises(ValueError, match="already holds a search run; continue it with"):
         Search(tiny("macro"), tmp_path / "run", progress=False)
-    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+    with pytest.raises(ValueError, match="no run to resume: .*empty does not exist"):
         Search(tiny("macro"), tmp_path / "empty", resume=True, progress=False)
 
 
@@ -281,25 +284,23 @@ def test_a_nonfinite_loss_in_a_sync_free_window_rolls_back(tmp_path, monkeypatch
     assert search.position["epoch"] == 2
 
 
-def test_a_checkpoint_is_unpickled_only_when_its_checksum_matches(tmp_path):
-    """Loading a checkpoint runs pickle; a changed, damaged or unchecked file is refused first."""
+def test_a_damaged_checkpoint_is_refused_before_it_is_read(tmp_path):
+    """A flipped bit, or a missing digest, is refused with a message naming the file."""
     run_search(tiny("macro"), tmp_path / "run", progress=False, stop_at=1)
-    run = RunDir(tmp_path / "run")
+    run = RunDir.open(tmp_path / "run")
     good = run.checkpoint_path.read_bytes()
     assert run.load_checkpoint()["position"]["epoch"] == 1
     run.checkpoint_path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))      # one bit flipped
     with pytest.raises(ValueError, match="does not match checkpoint.sha256"):
         run_search(None, tmp_path / "run", resume=True, progress=False)
     run.checkpoint_path.write_bytes(good)
-    run.checksum_path.unlink()                                             # as written by enas_edu 0.1
-    with pytest.raises(ValueError, match="trust_checkpoint"):
+    run.checksum_path.unlink()
+    with pytest.raises(ValueError, match="checkpoint.sha256"):
         run.load_checkpoint()
-    trust_checkpoint(tmp_path / "run")
-    assert run.load_checkpoint()["position"]["epoch"] == 1
 
 
 def test_a_crash_between_writing_the_checksum_and_the_checkpoint_keeps_the_old_one_loadable(tmp_path):
-    run = RunDir(tmp_path / "run")
+    run = RunDir.create(tmp_path / "run", "search")
     run.save_checkpoint({"step": 1})
     old = run.checkpoint_path.read_bytes()
     run.save_checkpoint({"step": 2})

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import sys
 import tarfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -71,10 +74,14 @@ def check_file(path: Path, md5: str | None, sha256: str | None = None) -> str | 
     return None
 
 
-def download(remote: RemoteFile, directory: Path, progress: bool = True, timeout: float = 60.0) -> Path:
+def download(remote: RemoteFile, directory: Path, progress: bool = True, timeout: float = 30.0,
+             deadline: float = 3600.0, min_rate: float = 10_000.0) -> Path:
     """Download ``remote`` into ``directory`` (trying each URL in turn) and return its path.
 
-    A file already there with the right checksums is kept. Raises DatasetUnavailableError.
+    A file already there with the right checksums is kept. Each URL gets ``timeout`` seconds to
+    answer and to send the next bytes (a stall), ``deadline`` seconds in all, and is given up
+    when, after its first minute, it has averaged under ``min_rate`` bytes per second (a server
+    that trickles would otherwise hold the run for hours). Raises DatasetUnavailableError.
     """
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / remote.filename
@@ -84,29 +91,49 @@ def download(remote: RemoteFile, directory: Path, progress: bool = True, timeout
     for url in remote.urls:
         tmp = directory / f".{remote.filename}.part-{os.getpid()}"
         try:
-            _fetch(url, tmp, progress, timeout)
+            print(f"downloading {remote.filename} from {url} (answer within {timeout:.0f} s, at most "
+                  f"{deadline / 60:.0f} min)", file=sys.stderr)
+            _fetch(url, tmp, progress, timeout, deadline, min_rate)
             problem = check_file(tmp, remote.md5, remote.sha256)
             if problem is None:
                 os.replace(tmp, target)
                 return target
             errors.append(f"{url}: downloaded, but {problem.replace(str(tmp), 'the file')}")
-        except (urllib.error.URLError, OSError, TimeoutError, ValueError) as exc:
+        except (socket.timeout, TimeoutError) as exc:
+            errors.append(f"{url}: no answer or no data for {timeout:.0f} s ({exc})")
+        except _TooSlow as exc:
+            errors.append(f"{url}: {exc}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             errors.append(f"{url}: {type(exc).__name__}: {exc}")
         finally:
             tmp.unlink(missing_ok=True)
-    raise DatasetUnavailableError(f"could not download {remote.filename}:\n  " + "\n  ".join(errors))
+    raise DatasetUnavailableError(f"could not download {remote.filename}:\n  " + "\n  ".join(errors) +
+                                  "\nTry again later, or download the file by hand into " + str(directory))
 
 
-def _fetch(url: str, path: Path, progress: bool, timeout: float) -> None:
+class _TooSlow(Exception):
+    """A download past its deadline, or slower than its minimum rate."""
+
+
+def _fetch(url: str, path: Path, progress: bool, timeout: float, deadline: float, min_rate: float) -> None:
     from tqdm.auto import tqdm
 
+    start, received = time.monotonic(), 0
     with urllib.request.urlopen(url, timeout=timeout) as response, open(path, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=path.name.split(".part")[0].lstrip("."),
                   disable=not progress) as bar:
-            while block := response.read(1 << 20):
+            while block := response.read1(1 << 20):     # what one read brings: a trickle cannot block
                 out.write(block)
                 bar.update(len(block))
+                received += len(block)
+                elapsed = time.monotonic() - start
+                if elapsed > deadline:
+                    raise _TooSlow(f"not done within the deadline of {deadline:.0f} s ({received:,} of "
+                                   f"{f'{total:,}' if total else 'unknown'} bytes)")
+                if elapsed > 60 and received / elapsed < min_rate:
+                    raise _TooSlow(f"the server sends {received / elapsed:,.0f} bytes/s, under the "
+                                   f"{min_rate:,.0f} a download needs to finish")
 
 
 def safe_extract(archive: Path, destination: Path) -> None:

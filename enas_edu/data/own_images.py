@@ -75,6 +75,10 @@ def as_images(x, layout: str | None = None, where: str = "the images") -> torch.
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     if layout == "NHWC":
         x = x.permute(0, 3, 1, 2)                                            # [N, C, H, W]
+    if not 1 <= x.shape[1] <= 4:
+        raise ValueError(f"{where}: layout={layout!r} reads {x.shape[1]} channels of {x.shape[2]} x {x.shape[3]} "
+                         f"pixels; images have 1 to 4 channels (grey, RGB, RGBA): did you mean layout="
+                         f"{'NHWC' if layout == 'NCHW' else 'NCHW'!r}?")
     if len(x) == 0:
         raise ValueError(f"{where}: no images")
     if x.dtype == torch.uint8:
@@ -184,17 +188,27 @@ def _split_folders(root: Path) -> dict[str, Path] | None:
     return found
 
 
+def _walk(folder: Path, skipped: Counter):
+    """The files below ``folder``, not following links to folders (which may loop)."""
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for d in dirs:
+            if os.path.islink(os.path.join(root, d)):
+                skipped["linked folders (not followed)"] += 1
+        for f in files:
+            yield Path(root) / f
+
+
 def _class_files(folder: Path, skipped: Counter) -> dict[str, list[Path]]:
     """Image files per class sub-folder, sorted; what is not an image is counted in ``skipped``."""
     classes = {}
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             skipped["hidden files and folders"] += 1
+        elif entry.is_symlink() and entry.is_dir():   # a link may point back up (a loop, or every image again)
+            skipped["linked folders (not followed)"] += 1
         elif entry.is_dir():
             files = []
-            for p in sorted(entry.rglob("*")):
-                if p.is_dir():
-                    continue
+            for p in sorted(_walk(entry, skipped)):
                 if any(part.startswith(".") for part in p.relative_to(entry).parts):
                     skipped["hidden files and folders"] += 1
                 elif p.suffix.lower() in IMAGE_SUFFIXES:

@@ -54,6 +54,8 @@ class Vocabulary:
         order = list(dict.fromkeys(train_words))
         if unk and UNK not in order:
             order.append(UNK)
+        #: what the cap dropped: word types, and their share of the training tokens
+        self.dropped_types, self.dropped_share = 0, 0.0
         if max_size is not None and max_size < len(order):
             if max_size < 3:
                 raise ValueError(f"max_size must be >= 3 (<eos>, <unk> and a word), got {max_size}")
@@ -61,6 +63,9 @@ class Vocabulary:
             frequent = sorted((w for w in order if w not in (EOS, UNK)), key=lambda w: -counts[w])
             keep = set(frequent[:max_size - 2]) | {EOS, UNK}
             order = [w for w in order if w in keep] + ([] if UNK in order else [UNK])
+            dropped = [w for w in counts if w not in keep]
+            self.dropped_types = len(dropped)
+            self.dropped_share = sum(counts[w] for w in dropped) / max(1, len(train_words))
         self.words = order
         self.index = {w: i for i, w in enumerate(order)}
 

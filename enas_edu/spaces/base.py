@@ -20,6 +20,8 @@ hashable architecture object (``encode`` / ``decode``), what each position means
 
 from __future__ import annotations
 
+import operator
+
 import itertools
 import math
 from abc import ABC, abstractmethod
@@ -137,7 +139,19 @@ class SearchSpace(ABC):
     # ------------------------------------------------------------------ formats
     def from_decisions(self, decisions: Sequence[int]) -> Any:
         """Build an architecture from its decision sequence, checking every value."""
-        decisions = tuple(int(d) for d in decisions)
+        if isinstance(decisions, (str, bytes)):
+            raise ValueError(f"decisions must be a sequence of integers, got the string {decisions!r}; "
+                             "for an official arc string (numbers separated by spaces) use from_arc_string")
+        values = []
+        for i, d in enumerate(decisions):
+            try:
+                if isinstance(d, bool):
+                    raise TypeError
+                values.append(operator.index(d))
+            except TypeError:
+                name = self.position_name(i) if i < len(self.positions) else "beyond the end"
+                raise ValueError(f"decision {i} ({name}) is {d!r}; expected a whole number") from None
+        decisions = tuple(values)
         self._check_values(decisions)
         return self.decode(decisions)
 

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 
 from ..config import load_config
 from ..spaces import MACRO_OPS, RNN_FUNCS, MacroArch, MicroArch, RNNArch
-from ..training import RunDir
+from ..runs import RunDir
 
 
 def _series(records, phase, key):
@@ -21,7 +21,7 @@ def _series(records, phase, key):
 def _records(records_or_run) -> list[dict]:
     """The metrics records of a run directory, or the records themselves."""
     if isinstance(records_or_run, (str, Path)):
-        return RunDir(records_or_run).read()
+        return RunDir.open(records_or_run).read()
     return list(records_or_run)
 
 
@@ -118,7 +118,7 @@ def choice_counts(space, arch) -> dict[str, Counter]:
 
 def choice_shares(run_dir: str | Path) -> dict[str, dict[str, list[float]]]:
     """Per kind of choice and per name, its share among the epoch's sampled architectures."""
-    run = RunDir(run_dir)
+    run = RunDir.open(run_dir)
     space = load_config(run.path / "config.json").net.space()
     by_epoch: dict[int, dict[str, Counter]] = {}
     for record in run.read("architectures.jsonl"):
