@@ -218,7 +218,7 @@ def _resumed_config(args, job: str):
     if not out.is_dir():
         raise RunError(f"no run to resume: {out} does not exist (name the run's folder with --out)")
     found = run_kind(out)
-    config = _load_config(out / "config.json") if found == kind else None
+    config = _load_config(out / "config.json") if found == kind and (out / "config.json").exists() else None
     if config is not None and config.space != args.space:
         raise RunError(f"{out} holds a {config.space} {kind}, not {args.space}: continue it with "
                        f"`enas-edu {'search' if kind == 'search' else 'train'} {config.space} --resume --out {out}`")
@@ -297,7 +297,7 @@ def cmd_derive(args) -> int:
             found, "holds no enas_edu run" if run.is_dir() else "is a file" if run.exists() else "does not exist")
         raise RunError(f"{run} {why}; derive chooses an architecture from a search run "
                        "(a folder written by `enas-edu search` or `enas-edu baseline rsws|no-controller`)")
-    chosen = derive(run, num_samples=args.samples, top_k=args.top_k, uniform=args.uniform,
+    chosen = derive(run, num_samples=args.samples or 1000, top_k=args.top_k or 10, uniform=args.uniform,
                     seed=args.seed, device=args.device, out=args.out)
     dest = chosen.run_dir
     space = _load_config(run / "config.json").space
