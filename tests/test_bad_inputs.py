@@ -373,3 +373,40 @@ def test_every_option_of_every_subcommand_has_help():
     missing = [f"{name} {action.option_strings or action.dest}" for name, p in sub.choices.items()
                for action in p._actions if action.help is None]
     assert missing == []
+
+
+def test_a_download_that_trickles_is_given_up_at_its_deadline(tmp_path):
+    """A server that sends one byte at a time never trips a per-read timeout; the deadline ends it."""
+    import http.server
+    import threading
+    import time as clock
+    from enas_edu.data import DatasetUnavailableError
+    from enas_edu.data.download import RemoteFile, download
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    clock.sleep(0.1)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        remote = RemoteFile("f.bin", (f"http://127.0.0.1:{server.server_port}/f.bin",), md5="0" * 32)
+        t0 = clock.monotonic()
+        with pytest.raises(DatasetUnavailableError, match="not done within the deadline of 1 s"):
+            download(remote, tmp_path, progress=False, timeout=5.0, deadline=1.0)
+        assert clock.monotonic() - t0 < 30
+        assert list(tmp_path.iterdir()) == []            # no partial file left
+    finally:
+        server.shutdown()
