@@ -215,7 +215,7 @@ def test_configs_round_trip_and_refuse_bad_settings():
         dataclasses.replace(tiny("macro").optim, lr=-1.0)
     with pytest.raises(ValueError, match="profile must be one of"):
         search_config("macro", "huge")
-    with pytest.raises(ValueError, match="expects an arc string of 8 integers, got 4"):
+    with pytest.raises(ValueError, match="8 numbers per node.*got 4"):
         final_config("micro", "0 0 0 0")
     with pytest.raises(ValueError, match=r"position 2 \(normal cell node 2 y_input\) is 7"):
         final_config("micro", "0 0 7 0 0 0 0 0")
