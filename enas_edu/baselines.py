@@ -23,13 +23,13 @@ from pathlib import Path
 
 import torch
 
-from .config import SearchConfig
+from .config import SearchConfig, check_count
 from .controller import Controller
 from .derive import derive
 from .reinforce import Reinforce
+from .runs import RunDir, atomic_write_text
 from .search import NETS, Search
 from .tasks import fit_to_data, make_task, train_from_scratch
-from .runs import RunDir, atomic_write_text
 from .training import resolve_device, seed_everything
 
 
@@ -93,9 +93,8 @@ def nas_without_weight_sharing(config: SearchConfig, run_dir: str | Path, num_ch
     supernet-style child (``Net(config.net, arch)``) trained with the search's optimiser
     settings, then scored on the whole validation split (accuracy, or 80 / perplexity).
     """
-    for name, value in (("children", num_children), ("child-epochs", child_epochs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"--{name} must be a whole number >= 1, got {value!r}")
+    check_count("--children", num_children)
+    check_count("--child-epochs", child_epochs)
     run = RunDir.create(run_dir, "baseline")
     seed_everything(config.seed)
     device = resolve_device(config.device)

@@ -49,7 +49,7 @@ from .config import (COMPILE_MODES, LIBRARY_DATASETS, OWN_DATASETS, PROFILES, SP
 from .data import DatasetUnavailableError, data_root
 from .data.cifar10 import find_cifar10
 from .data.ptb import find_ptb
-from .runs import RunDir, RunError, read_json, run_kind
+from .runs import RunError, read_json, run_kind
 from .tasks import data_line
 from .training import learning_rate
 
@@ -175,7 +175,7 @@ def _own_data(data, args, text: bool):
 
 def _search_data(final, run: Path):
     """The final config on the data a search ran on, when that was the reader's own."""
-    data = _load_config(run / "config.json").data if (run / "config.json").exists() else None
+    data = load_config(run / "config.json").data if (run / "config.json").exists() else None
     if data is None or data.dataset not in OWN_DATASETS + LIBRARY_DATASETS:
         return final.data
     keep = ("dataset", "data_dir", "data_name", "data_config", "text_column", "image_size", "valid_fraction",
@@ -192,22 +192,15 @@ def _out(args, space: str, job: str) -> Path:
     return out
 
 
-def _load_config(path: Path):
-    """A run's config.json, or a ValueError naming the file and what is wrong in it."""
-    try:
-        return load_config(path)
-    except (ValueError, TypeError) as exc:
-        raise RunError(f"{path}: {exc}") from None
-
-
 # options that set up a new run, and so cannot apply to --resume, which continues one as it was started
 NEW_RUN_OPTIONS = ("profile", "seed", "epochs", "data", "data_dir", "download", "synthetic", "no_verify", "data_kind",
                    "image_size", "valid_fraction", "test_fraction", "text_column", "batch_size", "max_vocab",
                    "no_flip", "arc", "from_run", "random", "compile", "lr_t0", "rnn_layout")
 
 
-def _resumed_config(args, job: str):
-    """The config of the run --resume continues, after refusing options that would be ignored."""
+def _resumed_out(args, job: str) -> Path:
+    """The folder of the run --resume continues, after refusing options that would be ignored and a
+    run of another space or kind."""
     given = [name for name in NEW_RUN_OPTIONS if getattr(args, name, None) not in (None, False)]
     out = _out(args, args.space, job)
     if given:
@@ -218,7 +211,7 @@ def _resumed_config(args, job: str):
     if not out.is_dir():
         raise RunError(f"no run to resume: {out} does not exist (name the run's folder with --out)")
     found = run_kind(out)
-    config = _load_config(out / "config.json") if found == kind and (out / "config.json").exists() else None
+    config = load_config(out / "config.json") if found == kind and (out / "config.json").exists() else None
     if config is not None and config.space != args.space:
         raise RunError(f"{out} holds a {config.space} {kind}, not {args.space}: continue it with "
                        f"`enas-edu {'search' if kind == 'search' else 'train'} {config.space} --resume --out {out}`")
@@ -273,7 +266,7 @@ def cmd_search(args) -> int:
     from .search import Search
     config = None
     if args.resume:
-        out = _resumed_config(args, "search")
+        out = _resumed_out(args, "search")
     else:
         out = _out(args, args.space, "search")
         config = search_config(args.space, args.profile or "paper", seed=args.seed or 0)
@@ -300,7 +293,7 @@ def cmd_derive(args) -> int:
     chosen = derive(run, num_samples=args.samples or 1000, top_k=args.top_k or 10, uniform=args.uniform,
                     seed=args.seed, device=args.device, out=args.out)
     dest = chosen.run_dir
-    space = _load_config(run / "config.json").space
+    space = load_config(run / "config.json").space
     print(f"chosen architecture ({chosen.metric} on the whole validation split {chosen.full_valid:.4f}, "
           f"one-batch reward {chosen.one_batch_reward:.4f}):\n  {chosen.arc}")
     print(f"candidates: {dest / 'candidates.jsonl'}; choice: {dest / 'derived.json'}")
@@ -338,7 +331,7 @@ def cmd_train(args) -> int:
     from .final import FinalTraining
     config = None
     if args.resume:
-        out = _resumed_config(args, "final")
+        out = _resumed_out(args, "final")
     else:
         out = _out(args, args.space, "final")
         profile = args.profile or "paper"
@@ -353,7 +346,6 @@ def cmd_train(args) -> int:
             arc, search_run = _derived_arc(Path(args.from_run), args.space)
         elif args.random:
             space = search_config(args.space, profile).net.space()
-            import torch
             arc = space.to_arc_string(space.sample(torch.Generator().manual_seed(args.seed or 0)))
             print(f"random architecture (uniform over the {profile} search space, seed {args.seed or 0}): {arc}")
         else:
@@ -376,6 +368,8 @@ def cmd_train(args) -> int:
         print(json.dumps(result, indent=2))
     print(f"run directory {out}")
     return 0
+
+
 def cmd_baseline(args) -> int:
     from .baselines import BASELINES
     out = _out(args, args.space, f"baseline-{args.name}")
@@ -389,14 +383,10 @@ def cmd_baseline(args) -> int:
     if not sharing and (args.samples is not None or args.top_k is not None):
         raise ValueError("--samples and --top-k size the derive step of rsws and no-controller; no-sharing trains "
                          "each child alone (give --children, --child-epochs)")
-    if sharing:
-        derive_options = {"num_samples": args.samples or 1000, "top_k": args.top_k or 10}
-        result = BASELINES[args.name](config, out, progress=not args.quiet, **derive_options,
-                                      on_start=lambda source: print(data_line(source)))
-    else:
-        result = BASELINES[args.name](config, out, num_children=args.children or 20,
-                                      child_epochs=args.child_epochs or 1, progress=not args.quiet,
-                                      on_start=lambda source: print(data_line(source)))
+    sizes = ({"num_samples": args.samples or 1000, "top_k": args.top_k or 10} if sharing else
+             {"num_children": args.children or 20, "child_epochs": args.child_epochs or 1})
+    result = BASELINES[args.name](config, out, progress=not args.quiet, **sizes,
+                                  on_start=lambda source: print(data_line(source)))
     print(json.dumps(result, indent=2))
     print(f"run directory {out}")
     print(f"next: enas-edu train {args.space} --from {out}" if sharing else

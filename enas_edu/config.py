@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -456,6 +457,14 @@ def final_config(space: str, arc: str, profile: str = "paper", layout: str | Non
     return r(c, **overrides) if overrides else c
 
 
+def check_count(option: str, value, minimum: int = 1) -> int:
+    """``value`` if it is a whole number >= ``minimum``, else a ValueError naming ``option``
+    (the command-line flag, so the API and the CLI say the same)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{option} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
 # ---------------------------------------------------------------------------------- JSON
 def config_to_dict(config) -> dict:
     out = {"kind": type(config).__name__}
@@ -497,7 +506,7 @@ def _build(cls, values: dict, where: str):
 def _fits(value, hint) -> bool:
     """Whether a JSON value can be the setting of type ``hint`` (a config file edited by hand)."""
     origin = typing.get_origin(hint)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
+    if origin in (typing.Union, types.UnionType):
         return any(_fits(value, h) for h in typing.get_args(hint))
     if hint is type(None):
         return value is None

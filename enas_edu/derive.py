@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from .config import check_count
 from .runs import RunError, atomic_write_text
 from .search import Search
 from .supernets.cost import count_flops, count_parameters
@@ -48,10 +49,8 @@ def derive(run_dir: str | Path, num_samples: int = 1000, top_k: int = 10, unifor
            seed: int = 0, device: str | None = None, out: str | Path | None = None) -> Derived:
     """Choose an architecture from the search in ``run_dir``; writes the candidates table (into
     ``out``, default ``run_dir``)."""
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"--samples must be a whole number >= 1, got {num_samples!r}")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"--top-k must be a whole number >= 1, got {top_k!r}")
+    check_count("--samples", num_samples)
+    check_count("--top-k", top_k)
     search = Search(None, run_dir, read_only=True, progress=False, device=device)
     dest = Path(out) if out is not None else Path(run_dir)
     if dest.exists() and not dest.is_dir():

@@ -22,9 +22,9 @@ import torch
 import torch.distributed as dist
 
 from .config import FinalConfig, config_to_dict, load_config, save_config
+from .runs import RunDir, atomic_write_text, rng_state, set_rng_state
 from .search import NETS, _bar
 from .tasks import check_same_data, fit_to_data, make_task
-from .runs import RunDir, atomic_write_text, rng_state, set_rng_state
 from .training import (Precision, clip_gradients, learning_rate, make_sgd, resolve_device, seed_everything,
                        trainable_parameters, zero_gradients)
 
@@ -45,16 +45,16 @@ class FinalTraining:
                  device: str | None = None):
         self.rank, self.world, local_rank = _distributed()
         run_path = Path(run_dir)
-        if resume:
-            # rank 0 owns the folder; the other processes only read its checkpoint
-            self.run_dir = (RunDir.resume(run_path, "final", callbacks) if self.rank == 0
-                            else RunDir(run_path, read_only=True))
-            config = load_config(run_path / "config.json")
-        elif config is None:
+        if not resume and config is None:
             raise ValueError("a new final training needs a config (see enas_edu.config.final_config)")
+        if self.rank > 0:             # rank 0 owns the folder; the others only read its checkpoint
+            self.run_dir = RunDir(run_path, read_only=True)
+        elif resume:
+            self.run_dir = RunDir.resume(run_path, "final", callbacks)
         else:
-            self.run_dir = (RunDir.create(run_path, "final", callbacks) if self.rank == 0
-                            else RunDir(run_path, read_only=True))
+            self.run_dir = RunDir.create(run_path, "final", callbacks)
+        if resume:
+            config = load_config(run_path / "config.json")
         self.device = resolve_device(device or config.device)
         if self.world > 1:
             if self.device.type == "cuda":

@@ -110,12 +110,13 @@ class Reinforce:
         self.baseline = torch.zeros((), device=controller.g_emb.device)  # tf.Variable(0.0)
 
     def update(self, batch: SampleBatch, rewards: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One REINFORCE step; returns detached statistics as tensors (no host sync)."""
+        """One REINFORCE step; returns detached statistics as tensors. Its one host sync is the
+        check that every reward is finite (a NaN would turn every controller weight into NaN)."""
         rewards = torch.as_tensor(rewards, dtype=torch.float32, device=self.baseline.device)
         if rewards.shape != (len(batch),):
             raise ValueError(f"expected one reward per architecture ({len(batch)}), got shape "
                              f"{tuple(rewards.shape)}")
-        if not torch.isfinite(rewards).all():    # one host sync: a NaN here would poison every weight
+        if not torch.isfinite(rewards).all():
             raise NonFiniteRewardError(f"a reward is not finite ({rewards.tolist()}): the controller was not "
                                        "updated (a diverged shared-weight network or a broken reward)")
         total = rewards + self.config.entropy_weight * batch.entropy.detach()

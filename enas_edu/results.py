@@ -29,7 +29,8 @@ from pathlib import Path
 from .runs import RunDir, RunError, read_json
 
 REQUIRED = ("config.json", "metrics.jsonl", "environment.jsonl")
-OPTIONAL = ("run.json", "data.json", "architectures.jsonl", "derived.json", "candidates.jsonl", "result.json", "baseline.json")
+OPTIONAL = ("run.json", "data.json", "architectures.jsonl", "derived.json", "candidates.jsonl", "result.json",
+            "baseline.json")
 
 
 def _sha256(path: Path) -> str:
@@ -104,7 +105,8 @@ def load_run(path: str | Path, name: str | None = None, verify: bool = True) -> 
                                "must hold the files its run wrote; record it again with `enas-edu record`")
     run = RunDir(path, read_only=True)
     config = read_json(path / "config.json")
-    if not isinstance(config, dict) or config.get("kind") not in ("SearchConfig", "FinalConfig"):
+    if (not isinstance(config, dict) or config.get("kind") not in ("SearchConfig", "FinalConfig")
+            or any(k not in config for k in ("space", "profile", "seed", "epochs"))):
         raise RunError(f"{path / 'config.json'} is not the config of an enas_edu search or final training")
     return RecordedRun(name or path.name, path, config, run.read("metrics.jsonl"), run.read("environment.jsonl"),
                        _json(path / "derived.json"), _json(path / "result.json"),
@@ -126,12 +128,9 @@ def recorded_runs(root: str | Path, space: str | None = None, kind: str | None =
         if not ((p / "config.json").exists() and (p / "metrics.jsonl").exists()):
             continue
         try:
-            run = load_run(p)
-            run.space, run.kind
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            runs.append(load_run(p))
+        except (OSError, ValueError) as exc:
             warnings.warn(f"skipped the damaged run {p}: {exc}", stacklevel=2)
-            continue
-        runs.append(run)
     return [r for r in runs if (space is None or r.space == space) and (kind is None or r.kind == kind)]
 
 

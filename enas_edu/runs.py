@@ -132,7 +132,7 @@ def _acquire(folder: Path) -> str:
             f"{folder} is being written by another process ({holder}); two processes on one run folder "
             "would mix their records. Wait for it to finish or stop it, or choose another --out") from None
     os.ftruncate(fd, 0)          # a lock left by a dead process is free again: take it over
-    os.write(fd, f"pid {os.getpid()} on {os.uname().nodename if hasattr(os, 'uname') else ''}, "
+    os.write(fd, f"pid {os.getpid()} on {os.uname().nodename}, "
                  f"since {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
     _HELD[key] = [fd, 1]
     return key

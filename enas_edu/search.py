@@ -28,9 +28,9 @@ import torch
 from .config import SearchConfig, config_to_dict, load_config, save_config
 from .controller import Controller
 from .reinforce import NonFiniteRewardError, Reinforce
+from .runs import RunDir, RunError, rng_state, set_rng_state
 from .supernets import MacroNet, MicroNet, RNNNet
 from .tasks import check_same_data, fit_to_data, make_task
-from .runs import RunDir, RunError, rng_state, set_rng_state
 from .training import (Precision, clip_gradients, learning_rate, make_sgd, resolve_device, seed_everything,
                        trainable_parameters, zero_gradients)
 
@@ -303,14 +303,12 @@ class Search:
             except NonFiniteRewardError:
                 # skipped and logged, as enas_lm skips a step whose loss is not finite
                 self.run_dir.log({"phase": "event", "event": "nonfinite_reward_skipped", "epoch": epoch,
-                                  "step": step, "rewards": [float(r) for r in reward.tolist()]})
-                self.position.update(phase="controller", step=step + 1)
-                bar.update(1)
-                continue
-            self.run_dir.log({"phase": "controller", "epoch": epoch, "step": step, **stats})
-            self.epoch_stats["rewards"].append(stats["reward"].item())
-            self.epoch_stats["policy_entropies"].append(stats["policy_entropy"].item())
-            self.epoch_stats["entropy_terms"].append(stats["entropy_term"].item())
+                                  "step": step, "rewards": reward.tolist()})
+            else:
+                self.run_dir.log({"phase": "controller", "epoch": epoch, "step": step, **stats})
+                self.epoch_stats["rewards"].append(stats["reward"].item())
+                self.epoch_stats["policy_entropies"].append(stats["policy_entropy"].item())
+                self.epoch_stats["entropy_terms"].append(stats["entropy_term"].item())
             self.position.update(phase="controller", step=step + 1)
             if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < r.train_steps:
                 self.checkpoint()

@@ -30,6 +30,7 @@ from .data.own_images import own_images
 from .data.own_text import hf_text, own_text
 from .data.ptb import SPLITS, find_ptb
 from .data.synthetic import write_cifar10, write_ptb
+from .runs import atomic_write_text, read_json
 
 REWARD_CONSTANT = 80.0   # enas_lm controller.py
 
@@ -82,7 +83,6 @@ def check_same_data(run_dir: Path, source: dict, resume: bool, write: bool = Tru
     ``write=False`` (a run opened read-only) only compares."""
     path = Path(run_dir) / "data.json"
     if resume and path.exists():
-        from .runs import read_json
         saved = read_json(path)
         keys = ("kind", "fingerprint", "images", "words", "vocabulary", "classes")
         changed = [k for k in keys if saved.get(k) != source.get(k)]
@@ -93,7 +93,6 @@ def check_same_data(run_dir: Path, source: dict, resume: bool, write: bool = Tru
                              "directory")
         return
     if write:
-        from .runs import atomic_write_text
         atomic_write_text(path, json.dumps(source, indent=1))
 
 

@@ -284,6 +284,25 @@ def test_a_non_finite_reward_raises_and_leaves_the_controller_as_it_was():
     assert trainer.baseline.item() == 0.0
 
 
+def test_a_search_skips_and_logs_a_controller_step_whose_reward_is_not_finite(tmp_path):
+    from enas_edu.search import Search
+    search = Search(search_config("macro", "smoke"), tmp_path / "run", progress=False)
+    real, calls = search.rewards, []
+
+    def rewards(archs):
+        calls.append(len(archs))
+        scores = real(archs)
+        return scores if len(calls) != 2 else torch.full_like(scores, float("nan"))   # the second update
+    search.rewards = rewards
+    search.run(stop_at=1)
+    records = search.run_dir.read()
+    assert [r["event"] for r in records if r["phase"] == "event"] == ["nonfinite_reward_skipped"]
+    steps = [r["step"] for r in records if r["phase"] == "controller"]
+    assert steps == [0] and search.position["epoch"] == 1        # step 1 skipped, the epoch went on
+    assert all(torch.isfinite(p).all() for p in search.controller.parameters())
+    search.run_dir.close()
+
+
 @pytest.mark.parametrize("decisions, message", [
     ("010111", "got the string"),
     ([0, 1.7, 0], "expected a whole number"),

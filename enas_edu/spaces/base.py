@@ -145,12 +145,13 @@ class SearchSpace(ABC):
         values = []
         for i, d in enumerate(decisions):
             try:
-                if isinstance(d, bool):
-                    raise TypeError
-                values.append(operator.index(d))
+                value = None if isinstance(d, bool) else operator.index(d)   # 1.7 is no decision
             except TypeError:
+                value = None
+            if value is None:
                 name = self.position_name(i) if i < len(self.positions) else "beyond the end"
-                raise ValueError(f"decision {i} ({name}) is {d!r}; expected a whole number") from None
+                raise ValueError(f"decision {i} ({name}) is {d!r}; expected a whole number")
+            values.append(value)
         decisions = tuple(values)
         self._check_values(decisions)
         return self.decode(decisions)
