@@ -67,9 +67,15 @@ class Chapter:
         A chapter that needs an earlier chapter's search names the same run: it reuses it, and
         runs it only when the reader starts here.
         """
-        from .search import run_search
+        from .search import Search, run_search
         run = self.run_dir(name)
         resume = (run / "checkpoint.pt").exists()
+        if resume:   # a finished search is only read: nothing in its folder is written
+            done = Search(None, run, read_only=True, progress=progress)
+            if done.position["epoch"] >= done.config.epochs:
+                _close(callbacks)
+                return done
+            del done
         try:
             return run_search(None if resume else self.search_config(space, **overrides), run, resume=resume,
                               callbacks=callbacks, progress=progress)

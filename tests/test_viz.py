@@ -110,6 +110,12 @@ def test_plot_search_and_choice_shares_read_a_run(tmp_path, monkeypatch):
     bits = [b for a in arcs for bits in a.skips for b in bits]
     assert shares["skip connections"]["on"][0] == pytest.approx(sum(bits) / len(bits))
     assert len(plot_choices(search.run_dir.path).axes) == 2
+    # a later chapter naming the same finished run only reads it: no byte of its folder changes
+    before = {f.name: f.read_bytes() for f in search.run_dir.path.iterdir() if f.is_file()}
+    search.run_dir.close()
+    again = book.search("run", "macro", progress=False)
+    assert again.read_only and again.position["epoch"] == config.epochs
+    assert {f.name: f.read_bytes() for f in again.run_dir.path.iterdir() if f.is_file()} == before
 
 
 def test_plot_search_writes_flat_series_without_an_offset():
