@@ -20,9 +20,17 @@ from .tasks import train_from_scratch
 
 def _ranks(values: torch.Tensor) -> torch.Tensor:
     """Ranks 1..n, ties sharing their mean rank: [n]."""
-    below = (values.unsqueeze(0) < values.unsqueeze(1)).sum(1)         # how many are smaller
-    equal = (values.unsqueeze(0) == values.unsqueeze(1)).sum(1)        # itself included
-    return below.double() + (equal.double() + 1) / 2
+    _, group, counts = torch.unique(values, return_inverse=True, return_counts=True)   # sorted groups
+    last = counts.cumsum(0).double()                                   # rank of each group's last item
+    return (last - (counts.double() - 1) / 2)[group]
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho of two scorings (ties share their mean rank)."""
+    rx = _ranks(torch.as_tensor(x, dtype=torch.float64).flatten())
+    ry = _ranks(torch.as_tensor(y, dtype=torch.float64).flatten())
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    return float((rx * ry).sum() / (rx.norm() * ry.norm())) if rx.norm() and ry.norm() else 0.0
 
 
 def rank_correlation(x, y, top_k: int = 3) -> dict:
@@ -42,9 +50,7 @@ def rank_correlation(x, y, top_k: int = 3) -> dict:
     ties_x, ties_y = int(((dx == 0) & (dy != 0)).sum()), int(((dy == 0) & (dx != 0)).sum())
     denominator = ((concordant + discordant + ties_x) * (concordant + discordant + ties_y)) ** 0.5
     tau = (concordant - discordant) / denominator if denominator else 0.0
-    rx, ry = _ranks(x), _ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    rho = float((rx * ry).sum() / (rx.norm() * ry.norm())) if rx.norm() and ry.norm() else 0.0
+    rho = spearman(x, y)
     k = min(top_k, n)
     best_x = set(sorted(range(n), key=lambda i: -float(x[i]))[:k])
     best_y = set(sorted(range(n), key=lambda i: -float(y[i]))[:k])

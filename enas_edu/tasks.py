@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .config import LIBRARY_DATASETS, OWN_DATASETS, SYNTHETIC_DATASETS, DataConfig
 from .data import (Augment, ImageBatches, batchify, bptt_windows, cifar10_splits, data_root, digits, kjv_text,
                    load_ptb, random_window)
-from .data.augment import batch_generator
+from .data.augment import batch_generator, canonical_order
 from .data.cifar10 import BATCH_FILES, enas_split, find_cifar10, load_cifar10
 from .data.own_images import own_images
 from .data.own_text import hf_text, own_text
@@ -157,7 +157,13 @@ class ImageTask:
             data = own_images(cfg, mode)
         else:
             raise ValueError(f"dataset {cfg.dataset!r} is not an image data set")
-        self.data = data.to(device)
+        data = data.to(device)
+        for split in ("valid", "test"):   # scores must not depend on the order the split came in
+            x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
+            if x is not None:
+                order = canonical_order(x, y)
+                data = dataclasses.replace(data, **{f"{split}_x": x[order], f"{split}_y": y[order]})
+        self.data = data
         self.cfg, self.seed, self.device, self.channels_last = cfg, seed, device, channels_last
         d = self.data
         augment = Augment(cutout=cfg.cutout, flip=cfg.flip) if cfg.augment else None
@@ -210,12 +216,26 @@ class ImageTask:
 
     @torch.no_grad()
     def evaluate(self, net, arch=None, split: str = "valid") -> float:
-        """Accuracy over a whole split."""
+        """Accuracy over a whole split: correct images / images, so children with the same number
+        of correct images tie exactly (a sum of float batch accuracies differed by ~1e-9)."""
+        counts = self.evaluate_counts(net, arch, split)
+        return counts["correct"] / counts["images"]
+
+    @torch.no_grad()
+    def evaluate_counts(self, net, arch=None, split: str = "valid") -> dict:
+        """Correct images (an integer), summed cross-entropy and images over a whole split, in
+        the split's canonical order (:func:`~enas_edu.data.augment.canonical_order`)."""
         x, y = (self.data.valid_x, self.data.valid_y) if split == "valid" else (self.data.test_x, self.data.test_y)
         batches = ImageBatches(x, y, self.cfg.eval_batch_size, self.data.mean, self.data.std, shuffle=False,
                                channels_last=self.channels_last)
-        correct = sum(float(self.score(net, b, arch)) * len(b[1]) for b in batches.epoch(0))
-        return correct / len(x)
+        correct = torch.zeros((), dtype=torch.long, device=x.device)
+        loss = torch.zeros((), dtype=torch.float64, device=x.device)
+        for images, labels in batches.epoch(0):
+            out = net(images, arch) if arch is not None else net(images)
+            logits = (out[0] if isinstance(out, tuple) else out).float()           # [B, classes]
+            correct += (logits.argmax(1) == labels).sum()
+            loss += F.cross_entropy(logits, labels, reduction="sum").double()
+        return {"correct": int(correct), "loss": float(loss), "images": len(x)}
 
     def state_dict(self) -> dict:
         return {"reward_position": list(self.reward_position)}

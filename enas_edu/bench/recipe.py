@@ -60,7 +60,8 @@ def train_alone(arch, recipe: Recipe, seed: int, task: ImageTask | None = None) 
     """Train ``arch`` from scratch with ``recipe``; ``seed`` fixes the initial weights and batches.
 
     Returns its validation accuracy (the 150 images the search's rewards come from), test
-    accuracy (297 images) and training seconds. Both accuracies use the running BN statistics.
+    accuracy (297 images), both as correct images too, the mean cross-entropy of each split
+    and the training seconds. Everything is scored with the running BN statistics.
     """
     task = task or make_task(recipe, seed)
     torch.manual_seed(seed)
@@ -81,8 +82,12 @@ def train_alone(arch, recipe: Recipe, seed: int, task: ImageTask | None = None) 
             step += 1
     seconds = time.perf_counter() - t0
     net.eval()
-    return {"valid": task.evaluate(net, split="valid"), "test": task.evaluate(net, split="test"),
-            "seconds": seconds}
+    out = {"seconds": seconds}
+    for split in ("valid", "test"):
+        counts = task.evaluate_counts(net, split=split)
+        out.update({split: counts["correct"] / counts["images"], f"{split}_correct": counts["correct"],
+                    f"{split}_loss": counts["loss"] / counts["images"]})
+    return out
 
 
 def child_cost(arch, recipe: Recipe) -> dict:
