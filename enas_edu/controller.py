@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 
 from .spaces import MacroSpace, MicroSpace, RNNCellSpace, SearchSpace
+from .spaces.nbmacro import NBMacroSpace
 
 ENTROPY_MODES = ("sampled", "full")
 
@@ -95,13 +96,15 @@ class ControllerConfig:
         name = space if isinstance(space, str) else space.name
         if name == "macro":  # scripts/cifar10_macro_search.sh
             return cls(init_range=0.1, tanh_constant=1.5, skip_target=0.4, entropy_mode="sampled")
+        if name == "nbmacro":  # no official run: the macro script's controller, without skips to target
+            return cls(init_range=0.1, tanh_constant=1.5, entropy_mode="sampled")
         if name == "micro":  # scripts/cifar10_micro_search.sh
             return cls(init_range=0.1, tanh_constant=1.10, op_tanh_reduce=2.5,
                        micro_op_bias=True, entropy_mode="full")
         if name == "rnn":  # enas_lm/src/controller.py flags
             return cls(init_range=0.01, temperature=5.0, tanh_constant=2.25,
                        recency_prior=True, entropy_mode="sampled")
-        raise ValueError(f"unknown search space {name!r}; expected 'macro', 'micro' or 'rnn'")
+        raise ValueError(f"unknown search space {name!r}; expected 'macro', 'micro', 'rnn' or 'nbmacro'")
 
 
 @dataclass
@@ -208,8 +211,8 @@ class Controller(nn.Module):
 
     def __init__(self, space: SearchSpace, config: ControllerConfig | None = None, **overrides):
         super().__init__()
-        if not isinstance(space, (MacroSpace, MicroSpace, RNNCellSpace)):
-            raise ValueError(f"Controller needs a MacroSpace, MicroSpace or RNNCellSpace, got {space!r}")
+        if not isinstance(space, (MacroSpace, MicroSpace, RNNCellSpace, NBMacroSpace)):
+            raise ValueError(f"Controller needs a MacroSpace, MicroSpace, RNNCellSpace or NBMacroSpace, got {space!r}")
         config = config or ControllerConfig.official(space)
         self.config = dataclasses.replace(config, **overrides) if overrides else config
         self.space = space
@@ -267,6 +270,8 @@ class Controller(nn.Module):
             tape.skip_penalty = self._run_macro(tape, n)
         elif isinstance(self.space, MicroSpace):
             self._run_micro(tape, n)
+        elif isinstance(self.space, NBMacroSpace):
+            self._run_ops(tape, n)
         else:
             self._run_rnn(tape, n)
         return tape
@@ -326,6 +331,14 @@ class Controller(nn.Module):
         if penalties:  # general_controller.py: the mean over layers of the per-layer KL
             return torch.stack(penalties, -1).mean(-1)
         return self.g_emb.new_zeros(n)
+
+    def _run_ops(self, tape: _Tape, n: int) -> None:
+        """NAS-Bench-Macro: the macro program with no skips, one op decision per layer."""
+        inputs, state = self._start(n)
+        for k in range(self.space.num_layers):
+            state = self.lstm(inputs, state)
+            op = tape.decide(self._squash(self.w_soft(state[0])).unsqueeze(1), [k])        # [n, 1]
+            inputs = self.w_emb(op[:, 0])
 
     # ------------------------------------------------------------------ micro
     def _run_micro(self, tape: _Tape, n: int) -> None:

@@ -27,6 +27,9 @@ import torch
 from .controller import Controller, SampleBatch
 
 
+BASELINE_STARTS = ("zero", "first")
+
+
 @dataclass(frozen=True)
 class ReinforceConfig:
     """The controller's optimisation; :meth:`official` gives the scripts' values."""
@@ -44,6 +47,11 @@ class ReinforceConfig:
     num_aggregate: int = 1
     #: Updates per search epoch (``--controller_train_steps``).
     train_steps: int = 1
+    #: Where the baseline starts: ``"zero"`` (official: ``tf.Variable(0.0)``) or ``"first"``, the
+    #: first update's mean reward. From 0, with decay 0.99 and rewards near 0.9, the baseline
+    #: needs ~300 rewards to come within 5% of them; until then every advantage is positive and
+    #: every sample is reinforced (issue #28). Short runs (the book profile) start it at "first".
+    baseline_start: str = "zero"
 
     def __post_init__(self):
         if not self.lr > 0:
@@ -54,6 +62,8 @@ class ReinforceConfig:
             raise ValueError("entropy_weight and skip_weight must be >= 0")
         if self.num_aggregate < 1 or self.train_steps < 1:
             raise ValueError("num_aggregate and train_steps must be >= 1")
+        if self.baseline_start not in BASELINE_STARTS:
+            raise ValueError(f"baseline_start must be one of {BASELINE_STARTS}, got {self.baseline_start!r}")
 
     @classmethod
     def official(cls, space_name: str) -> "ReinforceConfig":
@@ -108,6 +118,7 @@ class Reinforce:
         self.optimizer = torch.optim.Adam(controller.parameters(), lr=self.config.lr,
                                           betas=self.config.adam_betas, eps=self.config.adam_eps)
         self.baseline = torch.zeros((), device=controller.g_emb.device)  # tf.Variable(0.0)
+        self.started = False                                              # no update made yet
 
     def update(self, batch: SampleBatch, rewards: torch.Tensor) -> dict[str, torch.Tensor]:
         """One REINFORCE step; returns detached statistics as tensors. Its one host sync is the
@@ -120,6 +131,9 @@ class Reinforce:
             raise NonFiniteRewardError(f"a reward is not finite ({rewards.tolist()}): the controller was not "
                                        "updated (a diverged shared-weight network or a broken reward)")
         total = rewards + self.config.entropy_weight * batch.entropy.detach()
+        if self.config.baseline_start == "first" and not self.started:
+            self.baseline = total.mean().detach()
+        self.started = True
         baselines = ema_baseline(self.baseline, total, self.config.baseline_decay)
         advantage = total - baselines
         loss = reinforce_loss(batch.log_prob, advantage, batch.skip_penalty, self.config.skip_weight)
@@ -136,8 +150,11 @@ class Reinforce:
                 "skip_penalty": batch.skip_penalty.mean().detach()}
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "baseline": self.baseline.clone()}
+        return {"optimizer": self.optimizer.state_dict(), "baseline": self.baseline.clone(),
+                "started": torch.tensor(self.started)}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.baseline = state["baseline"].to(self.baseline.device)
+        # a checkpoint from before the switch: started once it has stepped
+        self.started = bool(state["started"]) if "started" in state else bool(state["optimizer"]["state"])

@@ -17,14 +17,16 @@ SPACE = recipe.SPACE
 
 def hand_table(tmp_path, rows, seeds=(0, 1)):
     meta = {"space": {"name": "macro", "num_layers": 3, "num_ops": 6}, "recipe": {}, "data": "hand-made",
-            "seeds": list(seeds), "cost": {}}
+            "seeds": list(seeds), "images": {"valid": 100, "test": 100}, "cost": {}}
     path = tmp_path / "hand.json.gz"
     return path, write_table(path, meta, rows)
 
 
 def row(arc, valid, test, seconds=(1.0, 1.0), params=10, flops=20):
-    return {"arc": arc, "params": params, "flops": flops, "valid": list(valid), "test": list(test),
-            "seconds": list(seconds)}
+    """Accuracies given as fractions of the hand table's 100 images per split."""
+    return {"arc": arc, "params": params, "flops": flops, "valid_correct": [round(100 * v) for v in valid],
+            "test_correct": [round(100 * t) for t in test], "valid_loss": [0.5] * len(valid),
+            "test_loss": [0.5] * len(test), "seconds": list(seconds)}
 
 
 def full_fake_table(tmp_path):
@@ -167,3 +169,34 @@ def test_study_refuses_what_it_cannot_run():
         StudyConfig(methods=("random",))
     with pytest.raises(ValueError, match="snapshots"):
         StudyConfig(epochs=5, snapshots=(10,))
+
+
+# ------------------------------------------------------------------ reliability and paired statistics
+def test_split_half_reliability_recovers_a_known_signal_to_noise_ratio():
+    from enas_edu.bench.reliability import seeds_needed, spearman_brown, split_half_reliability
+    g = torch.Generator().manual_seed(0)
+    signal = torch.randn(3000, 1, generator=g, dtype=torch.float64)
+    scores = signal + torch.randn(3000, 4, generator=g, dtype=torch.float64)    # one seed: reliability 1/2
+    r = split_half_reliability(scores, splits=20)
+    # (Spearman on normal scores is close to Pearson's 0.5 for one seed, 0.8 for the mean of 4)
+    assert r["single_seed"] == pytest.approx(0.48, abs=0.04)
+    assert r["seed_mean"] == pytest.approx(0.79, abs=0.04)
+    assert r["ceiling_spearman"] == pytest.approx(r["seed_mean"] ** 0.5)
+    assert spearman_brown(0.5, 4) == pytest.approx(0.8) and seeds_needed(0.5, 0.8) == 4
+    assert seeds_needed(0.2659, 0.8) == 12
+
+
+def test_paired_comparison_reads_known_differences():
+    from enas_edu.bench.stats import bootstrap_ci, paired, sign_flip_p
+    a = torch.arange(20, dtype=torch.float64)
+    assert paired(a + 1, a)["verdict"] == "higher" and paired(a + 1, a)["mean_difference"] == pytest.approx(1)
+    assert paired(a, a + 1)["verdict"] == "lower"
+    # ten equal positive differences: only the all-positive sign pattern (of 1,024) is as extreme
+    assert sign_flip_p(torch.ones(10), resamples=20_000) == pytest.approx(2 / 1024, abs=0.002)
+    noise = torch.randn(30, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    r = paired(noise, torch.zeros(30))
+    lo, hi = bootstrap_ci(noise)
+    assert r["ci"] == [lo, hi] and lo < float(noise.mean()) < hi
+    assert r["resolution"] == pytest.approx((hi - lo) / 2)
+    with pytest.raises(ValueError, match="same >= 2 seeds"):
+        paired([1.0, 2.0], [1.0])

@@ -228,3 +228,32 @@ def test_search_derive_and_train_on_a_folder_from_the_command_line(tmp_path, cap
         json.loads((tmp_path / "s" / "data.json").read_text())["fingerprint"]
     assert main(["search", "micro", "--image-size", "16", "--out", str(tmp_path / "x"), *common]) == 2
     assert "--image-size shape your own data: name it with --data PATH" in capsys.readouterr().err
+
+
+def test_scores_do_not_depend_on_the_order_of_the_split(monkeypatch):
+    # a folder read class by class gives batches of two or three classes; in batch-norm training
+    # mode that changed which of ten candidates looked best (issue #28). Every split is read in a
+    # canonical order, so a permuted split gives the same batches and the same scores
+    import enas_edu.tasks as tasks
+    from enas_edu.data.embedded import digits
+    from enas_edu.supernets import MacroNet, MacroNetConfig
+    cfg = DataConfig("digits8", batch_size=32, eval_batch_size=40, augment=False)
+    task = ImageTask(cfg, "search", 0, torch.device("cpu"))
+    torch.manual_seed(0)
+    net = MacroNet(MacroNetConfig(num_layers=2, out_filters=8, in_channels=1, keep_prob=1.0))
+    net.train()                                          # batch statistics, as the search's rewards
+    arch = net.space.sample(torch.Generator().manual_seed(0))
+    scores = task.evaluate_counts(net, arch, "valid")
+    assert isinstance(scores["correct"], int) and scores["images"] == 150
+    assert task.evaluate(net, arch, "valid") == scores["correct"] / 150
+    rewards = [task.score(net, task.reward_batch(), arch).item() for _ in range(3)]
+    data = digits("search", native=True)
+    by_class = torch.argsort(data.valid_y, stable=True)
+    shuffled = torch.randperm(150, generator=torch.Generator().manual_seed(1))
+    for order in (by_class, shuffled):
+        permuted = dataclasses.replace(data, valid_x=data.valid_x[order], valid_y=data.valid_y[order])
+        monkeypatch.setattr(tasks, "digits", lambda *a, **k: permuted)
+        other = ImageTask(cfg, "search", 0, torch.device("cpu"))
+        assert not torch.equal(permuted.valid_y, task.data.valid_y)       # it did come in another order
+        assert other.evaluate_counts(net, arch, "valid") == scores
+        assert [other.score(net, other.reward_batch(), arch).item() for _ in range(3)] == rewards

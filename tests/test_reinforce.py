@@ -43,6 +43,26 @@ def test_entropy_bonus_enters_the_reward_not_the_loss_gradient():
     assert stats["baseline"].item() == pytest.approx(0.4 + 0.5 * entropy[1].item(), rel=1e-5)
 
 
+def test_baseline_started_at_the_first_rewards_gives_advantages_of_both_signs():
+    # from 0 (official) with decay 0.99, rewards near 0.9 are all above the baseline for hundreds
+    # of updates; started at the first batch's mean, the advantage changes sign at once
+    rewards = torch.tensor([0.88, 0.92, 0.90, 0.86, 0.94])
+    for start, signs in (("zero", {1.0}), ("first", {-1.0, 1.0})):
+        controller = Controller(MacroSpace(num_layers=3))
+        trainer = Reinforce(controller, baseline_decay=0.99, entropy_weight=0.0, baseline_start=start)
+        batch = controller.sample_batch(5, generator=torch.Generator().manual_seed(0))
+        expected = ema_baseline(torch.tensor(0.9 if start == "first" else 0.0), rewards, 0.99)
+        trainer.update(batch, rewards)
+        assert trainer.baseline.item() == pytest.approx(expected[-1].item(), abs=1e-6)
+        assert set(torch.sign(rewards - expected).tolist()) == signs
+        state = trainer.state_dict()
+        again = Reinforce(Controller(MacroSpace(num_layers=3)), trainer.config)
+        again.load_state_dict(state)
+        assert again.started and again.baseline.item() == trainer.baseline.item()
+    with pytest.raises(ValueError, match="baseline_start must be one of"):
+        ReinforceConfig(baseline_start="mean")
+
+
 def test_rewards_must_match_the_batch():
     controller = Controller(MacroSpace(num_layers=2))
     batch = controller.sample_batch(3)

@@ -63,4 +63,4 @@ def seeds_needed(single_seed: float, target: float = 0.8) -> int:
     if not 0 < single_seed < 1:
         raise ValueError(f"a single-seed reliability in (0, 1) is needed, got {single_seed}")
     k = target * (1 - single_seed) / (single_seed * (1 - target))
-    return int(-(-k // 1))
+    return math.ceil(round(k, 9))              # 4.000000000000001 seeds are 4

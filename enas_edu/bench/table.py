@@ -26,8 +26,9 @@ from .recipe import SPACE
 
 FILE = Path(__file__).parent / "macro3_digits8.json.gz"
 TABLE_SHA256 = "40e5f1960940e5cdb23397ea60e2a0461e4ceb781ef32f47f530241f72f9b49e"   # tools/make_ground_truth.py
-FORMAT = "enas_edu ground truth 1"
-METRICS = ("valid", "test")
+FORMATS = ("enas_edu ground truth 1", "enas_edu ground truth 2")
+#: Per child and seed: correct images of each split (integers), mean cross-entropies, seconds.
+COLUMNS = ("valid_correct", "test_correct", "valid_loss", "test_loss", "seconds")
 
 
 def sha256(path: Path) -> str:
@@ -36,14 +37,17 @@ def sha256(path: Path) -> str:
 
 def write_table(path: str | Path, meta: dict, rows: list[dict]) -> str:
     """Write a table atomically (gzip with no timestamp, so the bytes depend only on the
-    content) and return its SHA-256. ``rows``: one dict per architecture with ``arc``,
-    ``params``, ``flops`` and per-seed lists ``valid``, ``test``, ``seconds``."""
+    content) and return its SHA-256. ``meta`` names the ``seeds`` and the ``images`` per split;
+    ``rows``: one dict per architecture with ``arc``, ``params``, ``flops`` and per-seed lists of
+    :data:`COLUMNS` (correct images as integers, so equal counts are equal scores)."""
     seeds = len(meta["seeds"])
     for r in rows:
-        if any(len(r[k]) != seeds for k in ("valid", "test", "seconds")):
+        if any(len(r[k]) != seeds for k in COLUMNS):
             raise ValueError(f"architecture {r['arc']!r} lacks a result for some of the seeds {meta['seeds']}")
-    body = {"format": FORMAT, **meta, "columns": ["arc", "params", "flops", "valid", "test", "seconds"],
-            "rows": [[r["arc"], r["params"], r["flops"], r["valid"], r["test"], r["seconds"]] for r in rows]}
+        if any(not isinstance(c, int) for k in ("valid_correct", "test_correct") for c in r[k]):
+            raise ValueError(f"architecture {r['arc']!r}: correct images must be integers")
+    body = {"format": FORMATS[-1], **meta, "columns": ["arc", "params", "flops", *COLUMNS],
+            "rows": [[r["arc"], r["params"], r["flops"], *[r[k] for k in COLUMNS]] for r in rows]}
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f:
@@ -53,19 +57,25 @@ def write_table(path: str | Path, meta: dict, rows: list[dict]) -> str:
 
 
 class GroundTruth:
-    """The table in memory: per architecture (enumeration order) its per-seed accuracies."""
+    """A table of architectures trained alone: per architecture its per-seed scores.
 
-    def __init__(self, meta: dict, rows: list[list]):
-        self.meta = meta
-        self.arcs = [r[0] for r in rows]
+    ``per_seed[metric]`` is a [A, S] tensor (accuracies as fractions, higher is better; losses);
+    ``arcs`` lists the distinct architectures as arc strings. ``canonical`` (optional) maps any
+    architecture of ``space`` to the one the table lists for the same network.
+    Loaded by :meth:`load` (the digits table) or :func:`enas_edu.bench.nas_bench_macro.load`.
+    """
+
+    def __init__(self, meta: dict, arcs: list[str], per_seed: dict[str, torch.Tensor], params, flops,
+                 seconds=None, space=None, canonical=None):
+        self.meta, self.arcs, self.space, self._canonical = meta, list(arcs), space or SPACE, canonical
         self._index = {arc: i for i, arc in enumerate(self.arcs)}
         if len(self._index) != len(self.arcs):
             raise ValueError("the table lists an architecture twice")
-        self.params = torch.tensor([r[1] for r in rows], dtype=torch.long)          # [A]
-        self.flops = torch.tensor([r[2] for r in rows], dtype=torch.long)           # [A]
-        self.per_seed = {"valid": torch.tensor([r[3] for r in rows], dtype=torch.float64),   # [A, S]
-                         "test": torch.tensor([r[4] for r in rows], dtype=torch.float64)}
-        self.seconds = torch.tensor([r[5] for r in rows], dtype=torch.float64)      # [A, S]
+        self.per_seed = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in per_seed.items()}   # [A, S]
+        self.metrics = tuple(k for k in self.per_seed if not k.endswith("_loss"))
+        self.params = torch.as_tensor(params, dtype=torch.long)              # [A]
+        self.flops = torch.as_tensor(flops, dtype=torch.long)                # [A]
+        self.seconds = None if seconds is None else torch.as_tensor(seconds, dtype=torch.float64)   # [A, S]
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -87,11 +97,18 @@ class GroundTruth:
                              "was changed; reinstall enas-edu or regenerate it (tools/make_ground_truth.py)")
         with gzip.open(path, "rt") as f:
             body = json.load(f)
-        if body.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a {FORMAT!r} table (format {body.get('format')!r})")
-        rows = body.pop("rows")
-        body.pop("columns")
-        return cls(body, rows)
+        if body.get("format") not in FORMATS:
+            raise ValueError(f"{path} is not an enas_edu ground-truth table (format {body.get('format')!r})")
+        columns, rows = body.pop("columns"), body.pop("rows")
+        column = {name: [r[j] for r in rows] for j, name in enumerate(columns)}
+        if body["format"] == FORMATS[0]:        # accuracies as floats (the first table, seeds 0 and 1)
+            per_seed = {"valid": column["valid"], "test": column["test"]}
+        else:
+            images = body["images"]
+            per_seed = {"valid": torch.tensor(column["valid_correct"], dtype=torch.float64) / images["valid"],
+                        "test": torch.tensor(column["test_correct"], dtype=torch.float64) / images["test"],
+                        "valid_loss": column["valid_loss"], "test_loss": column["test_loss"]}
+        return cls(body, column["arc"], per_seed, column["params"], column["flops"], column["seconds"])
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -99,31 +116,40 @@ class GroundTruth:
 
     def _arc(self, arch) -> str:
         if isinstance(arch, str):
-            return " ".join(arch.split())
-        return SPACE.to_arc_string(arch)
+            arch = " ".join(arch.split())
+            if self._canonical is None:
+                return arch
+            arch = self.space.from_arc_string(arch)
+        if self._canonical is not None:
+            arch = self._canonical(arch)
+        return self.space.to_arc_string(arch)
 
     def index(self, arch) -> int:
-        """Row of an architecture (a ``MacroArch`` or its ``fixed_arc`` string)."""
+        """Row of an architecture (an architecture object or its arc string)."""
         arc = self._arc(arch)
         if arc not in self._index:
             raise KeyError(f"architecture {arc!r} is not in the table (it lists {len(self)} of "
                            f"space {self.meta['space']})")
         return self._index[arc]
 
+    def _metric(self, metric: str) -> str:
+        if metric not in self.per_seed:
+            raise ValueError(f"metric must be one of {tuple(self.per_seed)}, got {metric!r}")
+        return metric
+
     def scores(self, metric: str = "test") -> torch.Tensor:
         """Mean over seeds of ``metric`` for every architecture: [A]."""
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-        return self.per_seed[metric].mean(1)
+        return self.per_seed[self._metric(metric)].mean(1)
 
     def query(self, arch) -> dict:
         """Everything recorded for one architecture, with means over the seeds."""
         i = self.index(arch)
         out = {"arc": self.arcs[i], "params": int(self.params[i]), "flops": int(self.flops[i])}
-        for m in METRICS:
-            out[m] = float(self.per_seed[m][i].mean())
-            out[f"{m}_per_seed"] = self.per_seed[m][i].tolist()
-        out["seconds"] = float(self.seconds[i].sum())
+        for m, values in self.per_seed.items():
+            out[m] = float(values[i].mean())
+            out[f"{m}_per_seed"] = values[i].tolist()
+        if self.seconds is not None:
+            out["seconds"] = float(self.seconds[i].sum())
         return out
 
     def best(self, k: int = 1, metric: str = "test") -> list[dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import SearchSpace
 from .macro import MACRO_OPS, MacroArch, MacroSpace
 from .micro import MICRO_OPS, MicroArch, MicroNode, MicroSpace, loose_ends
+from .nbmacro import NBMACRO_OPS, NBMacroArch, NBMacroSpace
 from .published import published
 from .rnn import RNN_FUNCS, RNNArch, RNNCellSpace, rnn_loose_ends
 
@@ -19,8 +20,8 @@ def space_from_config(name: str, config: dict) -> SearchSpace:
 
 
 __all__ = [
-    "SearchSpace", "RNNCellSpace", "MacroSpace", "MicroSpace",
-    "RNNArch", "MacroArch", "MicroArch", "MicroNode",
-    "RNN_FUNCS", "MACRO_OPS", "MICRO_OPS",
+    "SearchSpace", "RNNCellSpace", "MacroSpace", "MicroSpace", "NBMacroSpace",
+    "RNNArch", "MacroArch", "MicroArch", "MicroNode", "NBMacroArch",
+    "RNN_FUNCS", "MACRO_OPS", "MICRO_OPS", "NBMACRO_OPS",
     "loose_ends", "rnn_loose_ends", "published", "space_from_config", "SPACES",
 ]
