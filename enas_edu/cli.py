@@ -49,7 +49,7 @@ from .config import (COMPILE_MODES, LIBRARY_DATASETS, OWN_DATASETS, PROFILES, SP
 from .data import DatasetUnavailableError, data_root
 from .data.cifar10 import find_cifar10
 from .data.ptb import find_ptb
-from .runs import RunError, read_json, run_kind
+from .runs import RunError, atomic_write_text, read_json, run_kind
 from .tasks import data_line
 from .training import learning_rate
 
@@ -298,6 +298,31 @@ def cmd_derive(args) -> int:
           f"one-batch reward {chosen.one_batch_reward:.4f}):\n  {chosen.arc}")
     print(f"candidates: {dest / 'candidates.jsonl'}; choice: {dest / 'derived.json'}")
     print(f"next: enas-edu train {space} --from {dest}")
+    return 0
+
+
+def cmd_rank(args) -> int:
+    from .bench import nas_bench_macro
+    from .ranking import rank_against_truth
+    run = Path(args.run)
+    if not run.is_dir() or run_kind(run) != "search":
+        raise RunError(f"{run} is not a search run folder; rank scores the children of `enas-edu search nbmacro`")
+    space = load_config(run / "config.json").space
+    if space != "nbmacro":
+        raise RunError(f"{run} searched the {space} space; rank needs a search of nbmacro, the space with a "
+                       "ground truth for every child (NAS-Bench-Macro): enas-edu search nbmacro --profile colab")
+    truth = nas_bench_macro.load()
+    result = rank_against_truth(run, truth, limit=args.limit)
+    print(f"{result['n']:,} children scored with the shared weights of {run} on {result['data']}, against "
+          f"NAS-Bench-Macro's CIFAR-10 test accuracy (mean of 3 seeds):")
+    print(f"  Kendall tau {result['kendall_tau']:.3f}, Spearman rho {result['spearman_rho']:.3f}, "
+          f"top-10 overlap {result['top10_overlap']:.1f}")
+    if "CIFAR-10" not in result["data"] or "synthetic" in result["data"]:
+        print(f"  (the search read {result['data']}, not CIFAR-10: the truth is of other data, so these "
+              "numbers only show the pipeline runs)")
+    if args.out:
+        atomic_write_text(Path(args.out), json.dumps(result) + "\n")
+        print(f"scores: {args.out}")
     return 0
 
 
@@ -561,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, helptext in (("search", cmd_search, "run an ENAS search"),
                                  ("train", cmd_train, "train a fixed architecture from scratch")):
         p = subcommand(name, helptext)
-        p.add_argument("space", choices=SPACES, help="the search space: rnn, macro or micro")
+        p.add_argument("space", choices=SPACES, help="the search space: rnn, macro, micro or nbmacro (NAS-Bench-Macro's)")
         common(p)
         data_source_options(p)
         own_data_options(p)
@@ -583,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=("rsws", "no-controller", "no-sharing"),
                    help="rsws: uniform children, shared weights; no-controller: the untrained controller; "
                         "no-sharing: every child trained alone")
-    p.add_argument("space", choices=SPACES, help="the search space: rnn, macro or micro")
+    p.add_argument("space", choices=SPACES, help="the search space: rnn, macro, micro or nbmacro (NAS-Bench-Macro's)")
     common(p)
     data_source_options(p)
     own_data_options(p)
@@ -602,6 +627,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None,
                    help="where the choice goes (derived.json, derived_arc.txt, candidates.jsonl); default the run")
     p.set_defaults(func=cmd_derive)
+    p = subcommand("rank", "score every child of an nbmacro search with its shared weights, against NAS-Bench-Macro")
+    p.add_argument("run", help="a search run folder of `enas-edu search nbmacro`")
+    p.add_argument("--limit", type=count(1), default=None, help="only the first N of the 3,969 children")
+    p.add_argument("--out", default=None, help="a JSON file for every child's two scores")
+    p.set_defaults(func=cmd_rank)
     p = subcommand("record", "copy a run's config, metrics and results into results/ for the book")
     p.add_argument("run", help="a run directory of `enas-edu search` or `enas-edu train`")
     p.add_argument("--results", default="results", help="the repository's results folder (default: ./results)")

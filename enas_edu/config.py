@@ -27,8 +27,10 @@ from pathlib import Path
 from .controller import ControllerConfig
 from .reinforce import ReinforceConfig
 from .supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
+from .supernets.nbmacro import NBMacroNetConfig
 
-SPACES = ("rnn", "macro", "micro")
+#: The three ENAS spaces, and NAS-Bench-Macro's (``nbmacro``: real CIFAR-10 truth for every child).
+SPACES = ("rnn", "macro", "micro", "nbmacro")
 PROFILES = ("smoke", "book", "colab", "paper")
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune")   # FinalConfig.compile
 # What a run trains on. The real data sets (cifar10, ptb) are read from data_dir (else
@@ -186,7 +188,10 @@ class OptimConfig:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
 
 
-NetConfig = typing.Union[MacroNetConfig, MicroNetConfig, RNNNetConfig]
+NetConfig = typing.Union[MacroNetConfig, MicroNetConfig, RNNNetConfig, NBMacroNetConfig]
+
+
+NET_CONFIGS = {"rnn": RNNNetConfig, "macro": MacroNetConfig, "micro": MicroNetConfig, "nbmacro": NBMacroNetConfig}
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,7 @@ class SearchConfig:
             raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
         if self.epochs < 1 or self.checkpoint_every < 1 or self.eval_archs < 0 or self.log_every < 1:
             raise ValueError("epochs, checkpoint_every and log_every must be >= 1, eval_archs >= 0")
-        expected = {"rnn": RNNNetConfig, "macro": MacroNetConfig, "micro": MicroNetConfig}[self.space]
+        expected = NET_CONFIGS[self.space]
         if not isinstance(self.net, expected):
             raise ValueError(f"space {self.space!r} needs net={expected.__name__}, got {type(self.net).__name__}")
         text = self.data.dataset in TEXT_DATASETS
@@ -287,6 +292,14 @@ def _official_search(space: str) -> SearchConfig:
             optim=OptimConfig(lr=0.05, lr_min=0.0005, weight_decay=2 * 2.5e-4, grad_clip=5.0, clip_noop=True),
             data=DataConfig("cifar10", batch_size=128, eval_batch_size=128),
             reward_bn_train_mode=False)   # general_child.py scores with is_training=False
+    if space == "nbmacro":
+        # No official run searched this space: the macro script's search on it
+        # (cifar10_macro_search.sh: shared SGD, controller, 20 children per update), with the
+        # benchmark's network as the supernet and no skips (so no skip penalty)
+        macro = _official_search("macro")
+        return dataclasses.replace(macro, space="nbmacro", net=NBMacroNetConfig(),
+                                   controller=ControllerConfig.official("nbmacro"),
+                                   reinforce=dataclasses.replace(macro.reinforce, skip_weight=0.0))
     if space == "micro":  # cifar10_micro_search.sh
         return SearchConfig(
             space="micro", epochs=150,
@@ -317,7 +330,7 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
     c = dataclasses.replace(_official_search(space), profile=profile)
     r = dataclasses.replace
     if profile == "colab":      # official widths, fewer epochs: about 2 h on a T4
-        c = r(c, epochs={"macro": 30, "micro": 30, "rnn": 40}[space])
+        c = r(c, epochs={"macro": 30, "micro": 30, "rnn": 40, "nbmacro": 30}[space])
     elif profile in ("book", "smoke"):
         small = profile == "smoke"
         if space == "rnn":
@@ -331,9 +344,11 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
         else:
             # micro cells cost several times a macro layer on a CPU, and shared weights learn
             # slower the more children there are: the book's cells have 3 nodes
-            net = (MacroNetConfig(num_layers=4 if small else 6, out_filters=8 if small else 16)
-                   if space == "macro" else
-                   MicroNetConfig(num_layers=1 if small else 3, out_filters=8, num_nodes=3))
+            net = {"macro": MacroNetConfig(num_layers=4 if small else 6, out_filters=8 if small else 16),
+                   "micro": MicroNetConfig(num_layers=1 if small else 3, out_filters=8, num_nodes=3),
+                   # the benchmark's network, narrower: 1/8 of its widths (1/16 at smoke)
+                   "nbmacro": NBMacroNetConfig(stem=2 if small else 4, widths=(4, 8, 16) if small else (8, 16, 32),
+                                               head=80 if small else 160)}[space]
             # Digits: no crop/flip (a mirrored digit is another glyph), and batches of 32, because
             # shared weights trained on a new child every step need several hundred steps on
             # 1,350 images before children beat chance (BENCHMARKS.md, "Shared weights on digits").
@@ -342,10 +357,10 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
             # dense_updates=False: the chapters were executed with sparse updates; the official
             # dense ones (the paper and colab profiles) are compared at this profile in
             # BENCHMARKS.md ("Fidelity switches") before the book profile follows them
-            c = r(c, epochs=2 if small else (15 if space == "macro" else 20), net=net,
+            c = r(c, epochs=2 if small else (20 if space == "micro" else 15), net=net,
                   optim=r(c.optim, dense_updates=False),
                   data=DataConfig("digits", batch_size=32, eval_batch_size=64, augment=False),
-                  reinforce=r(c.reinforce, train_steps=2 if small else (10 if space == "macro" else 5),
+                  reinforce=r(c.reinforce, train_steps=2 if small else (5 if space == "micro" else 10),
                               num_aggregate=5 if small or space == "micro" else 10),
                   reward_bn_train_mode=True, max_train_steps=8 if small else None)
         c = r(c, eval_archs=2 if small else 10, checkpoint_every=5)
@@ -378,6 +393,11 @@ def _arc_shape(space: str, arc: str, layout: str | None = None) -> dict:
                              f"skip bit per earlier layer: 1, 3, 6, 10, ..., 78 for 12 layers); got {n}")
         ops = [values[k * (k + 1) // 2] for k in range(L)]
         return {"num_layers": L, "num_ops": 4 if max(ops) < 4 else 6}   # script: 4 branches
+    if space == "nbmacro":    # one op per layer of the benchmark's 8
+        if n != 8:
+            raise ValueError(f"a NAS-Bench-Macro architecture has 8 numbers (one op per layer, 0-2, e.g. "
+                             f"'2 2 2 1 2 2 2 0'); got {n}")
+        return {}
     if space == "micro":      # two cells of 4 numbers per node
         if n % 8 or n == 0:
             raise ValueError(f"a micro architecture has 8 numbers per node (4 in the normal cell, 4 in the "
@@ -415,6 +435,13 @@ def final_config(space: str, arc: str, profile: str = "paper", layout: str | Non
                         net=MacroNetConfig(out_filters=96, keep_prob=0.5, style="final", init="official", **shape),
                         optim=OptimConfig(lr=0.05, lr_min=0.001, weight_decay=2 * 2e-4, grad_clip=None),
                         data=DataConfig("cifar10", batch_size=100, eval_batch_size=100))
+    elif space == "nbmacro":  # NAS-Bench-Macro's train.py: how every network of the table was trained
+        c = FinalConfig("nbmacro", arc, epochs=50, net=NBMacroNetConfig(),
+                        # SGD 0.1, momentum 0.9 (not Nesterov), decay 5e-4, one cosine to 0 (per epoch here)
+                        optim=OptimConfig(lr=0.1, lr_min=0.0, T0=50, Tmul=1, momentum=0.9, nesterov=False,
+                                          weight_decay=5e-4, grad_clip=None),
+                        # batch 256; crop 32 with padding 4 and flips; no cutout
+                        data=DataConfig("cifar10", batch_size=256, eval_batch_size=256, cutout=0))
     elif space == "micro":  # cifar10_micro_final.sh
         c = FinalConfig("micro", arc, epochs=630,
                         net=MicroNetConfig(num_layers=15, out_filters=36, keep_prob=0.8, style="final",
@@ -436,7 +463,7 @@ def final_config(space: str, arc: str, profile: str = "paper", layout: str | Non
                                         test_batch_size=1, test_bptt=1))
     c = r(c, profile=profile)
     if profile == "colab":
-        c = r(c, epochs={"macro": 40, "micro": 40, "rnn": 60}[space])
+        c = r(c, epochs={"macro": 40, "micro": 40, "rnn": 60, "nbmacro": 50}[space])
     elif profile in ("book", "smoke"):
         small = profile == "smoke"
         if space == "rnn":
@@ -447,9 +474,10 @@ def final_config(space: str, arc: str, profile: str = "paper", layout: str | Non
         else:
             # init="pytorch": the chapters were executed with PyTorch's initialisation; the official
             # one (paper, colab) is compared at this profile in BENCHMARKS.md first, as dense_updates
-            net = (r(c.net, out_filters=8 if small else 24, init="pytorch")
-                   if space == "macro" else
-                   r(c.net, num_layers=1 if small else 3, out_filters=8 if small else 16, init="pytorch"))
+            net = {"macro": lambda: r(c.net, out_filters=8 if small else 24, init="pytorch"),
+                   "micro": lambda: r(c.net, num_layers=1 if small else 3, out_filters=8 if small else 16,
+                                      init="pytorch"),
+                   "nbmacro": lambda: search_config("nbmacro", profile).net}[space]()
             # 10 epochs: one whole cosine cycle of SGDR (T0 = 10), so training ends at lr_min
             c = r(c, epochs=2 if small else 10, net=net,
                   data=DataConfig("digits", batch_size=32 if small else 64, eval_batch_size=100,
@@ -478,7 +506,7 @@ def config_to_dict(config) -> dict:
 
 _KINDS = {cls.__name__: cls for cls in (SearchConfig, FinalConfig, DataConfig, OptimConfig,
                                         ControllerConfig, ReinforceConfig, MacroNetConfig,
-                                        MicroNetConfig, RNNNetConfig)}
+                                        MicroNetConfig, RNNNetConfig, NBMacroNetConfig)}
 
 
 def _build(cls, values: dict, where: str):

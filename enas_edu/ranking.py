@@ -57,6 +57,41 @@ def rank_correlation(x, y, top_k: int = 3) -> dict:
     return {"kendall_tau": tau, "spearman_rho": rho, f"top{k}_overlap": len(best_x & best_y) / k, "n": n}
 
 
+@torch.no_grad()
+def shared_scores(search: Search, archs: list) -> torch.Tensor:
+    """Each child's whole-validation accuracy with the shared weights, as the search scores: [A].
+
+    Random generators and batch-norm running statistics are saved and put back, so scoring
+    leaves the search exactly where it was.
+    """
+    buffers = {k: v.clone() for k, v in search.net.named_buffers()}
+    with torch.random.fork_rng(devices=[]):
+        search.scoring_mode()
+        scores = torch.tensor([search.task.evaluate(search.net, a, "valid") for a in archs], dtype=torch.float64)
+    for k, v in search.net.named_buffers():
+        v.copy_(buffers[k])
+    return scores
+
+
+def rank_against_truth(run_dir: str | Path, truth, limit: int | None = None) -> dict:
+    """Every architecture of a ground-truth table scored with a search's shared weights, and the
+    rank correlation of those scores with the table's (the mean over its seeds).
+
+    ``run_dir``: a search of the table's space (``enas-edu search nbmacro`` for NAS-Bench-Macro),
+    opened read-only. Each child is scored on the whole validation split in the search's scoring
+    mode (:func:`shared_scores`). ``limit``: only the first ``limit`` architectures of the table
+    (a quick look; the correlation is then over those).
+    """
+    search = Search(None, run_dir, read_only=True, progress=False)
+    if search.space != truth.space:
+        raise ValueError(f"{run_dir} searched {search.space!r}; the table is of {truth.space!r}")
+    arcs = truth.arcs[:limit] if limit is not None else truth.arcs
+    shared = shared_scores(search, [truth.space.from_arc_string(a) for a in arcs])
+    true = truth.scores("test")[[truth.index(a) for a in arcs]]
+    return {**rank_correlation(shared, true, top_k=10), "arcs": list(arcs), "shared": shared.tolist(),
+            "truth": true.tolist(), "data": search.task.name}
+
+
 def shared_vs_standalone(run_dir: str | Path, archs: list, epochs: int,
                          out: str | Path | None = None) -> list[dict]:
     """For each architecture: its score with the shared weights, and after training alone.
@@ -66,7 +101,7 @@ def shared_vs_standalone(run_dir: str | Path, archs: list, epochs: int,
     The stand-alone child is the same network (``Net(config.net, arch)``), trained from scratch
     for ``epochs`` with the search's own optimiser settings and data.
     """
-    search = Search(None, run_dir, resume=True, progress=False)
+    search = Search(None, run_dir, read_only=True, progress=False)   # reading a run never writes to it
     task, cfg = search.task, search.config
     sign = -1.0 if task.kind == "text" else 1.0
     rows = []

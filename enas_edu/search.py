@@ -29,12 +29,12 @@ from .config import SearchConfig, config_to_dict, load_config, save_config
 from .controller import Controller
 from .reinforce import NonFiniteRewardError, Reinforce
 from .runs import RunDir, RunError, rng_state, set_rng_state
-from .supernets import MacroNet, MicroNet, RNNNet
+from .supernets import MacroNet, MicroNet, NBMacroNet, RNNNet
 from .tasks import check_same_data, fit_to_data, make_task
 from .training import (Precision, clip_gradients, learning_rate, make_sgd, resolve_device, seed_everything,
                        trainable_parameters, zero_gradients)
 
-NETS = {"rnn": RNNNet, "macro": MacroNet, "micro": MicroNet}
+NETS = {"rnn": RNNNet, "macro": MacroNet, "micro": MicroNet, "nbmacro": NBMacroNet}
 
 
 class NonFiniteLossError(RuntimeError):

@@ -178,3 +178,38 @@ def test_the_fast_controller_learns_from_table_rewards_and_the_official_one_bare
         reinforce_search(Oracle(truth, run, 400), torch.Generator().manual_seed(run),
                          REINFORCE_SETTINGS["official"], official)
         assert official[-1]["policy_entropy"] > 0.99 * 8 * math.log(3)
+
+
+# ------------------------------------------------------------------ the search on it
+def test_search_derive_train_and_rank_at_the_smoke_profile(tmp_path, truth):
+    from enas_edu.config import final_config, search_config
+    from enas_edu.derive import derive
+    from enas_edu.final import run_final
+    from enas_edu.ranking import rank_against_truth
+    from enas_edu.search import run_search
+    search = run_search(search_config("nbmacro", "smoke", device="cpu"), tmp_path / "search", progress=False)
+    assert isinstance(search.net, NBMacroNet) and search.net.arch is None       # the supernet
+    records = [r for r in search.run_dir.read("metrics.jsonl") if r.get("phase") == "controller"]
+    assert len(records) == 2 * 2 and all(r["policy_entropy"] <= 8 * math.log(3) + 1e-4 for r in records)
+    chosen = derive(tmp_path / "search", num_samples=8, top_k=2)
+    arch = SPACE.from_arc_string(chosen.arc)
+    result = run_final(final_config("nbmacro", chosen.arc, "smoke", device="cpu"), tmp_path / "final", progress=False)
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    ranked = rank_against_truth(tmp_path / "search", truth, limit=30)
+    assert ranked["n"] == 30 and ranked["truth"] == truth.scores()[:30].tolist()
+    assert all(abs(s * 150 - round(s * 150)) < 1e-9 for s in ranked["shared"])   # whole images of 150
+    assert truth.query(arch)["arc"] == SPACE.to_arc_string(SPACE.canonical(arch))
+
+
+def test_paper_profiles_are_the_benchmark_and_the_macro_script():
+    from enas_edu.config import final_config, search_config
+    final = final_config("nbmacro", "2 2 2 1 2 2 2 0")
+    assert (final.epochs, final.data.batch_size, final.optim.lr, final.optim.weight_decay) == (50, 256, 0.1, 5e-4)
+    assert not final.optim.nesterov and final.data.cutout == 0 and final.data.dataset == "cifar10"
+    assert count_parameters(NBMacroNet(final.net, SPACE.from_arc_string(final.arc))) == 1985514
+    search = search_config("nbmacro")
+    macro = search_config("macro")
+    assert search.optim == macro.optim and search.data == macro.data and search.epochs == macro.epochs
+    assert search.reinforce.skip_weight == 0.0 and search.controller.skip_target is None
+    with pytest.raises(ValueError, match="8 numbers"):
+        final_config("nbmacro", "2 2 2 1 2 2 2")

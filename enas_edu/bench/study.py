@@ -39,7 +39,7 @@ import torch
 from ..baselines import variant
 from ..config import SearchConfig, config_to_dict, search_config
 from ..derive import derive
-from ..ranking import rank_correlation
+from ..ranking import rank_correlation, shared_scores
 from ..search import Search
 from . import recipe as bench_recipe
 from .table import GroundTruth, sha256
@@ -94,21 +94,6 @@ def study_search_config(cfg: StudyConfig, seed: int) -> SearchConfig:
                                eval_archs=0, checkpoint_every=1000, max_train_steps=cfg.max_train_steps,
                                device="cpu")
 
-
-@torch.no_grad()
-def shared_scores(search: Search, archs: list) -> torch.Tensor:
-    """Each child's whole-validation accuracy with the shared weights, as the search scores: [A].
-
-    Random generators and batch-norm running statistics are saved and put back, so scoring
-    leaves the search exactly where it was.
-    """
-    buffers = {k: v.clone() for k, v in search.net.named_buffers()}
-    with torch.random.fork_rng(devices=[]):
-        search.scoring_mode()
-        scores = torch.tensor([search.task.evaluate(search.net, a, "valid") for a in archs], dtype=torch.float64)
-    for k, v in search.net.named_buffers():
-        v.copy_(buffers[k])
-    return scores
 
 
 def run_method(method: str, seed: int, cfg: StudyConfig, truth: GroundTruth, work: Path,

@@ -7,7 +7,8 @@ that child's weights; ``extract_child(arch)`` copies them out of a supernet.
 from .base import Supernet
 from .macro import MacroNet, MacroNetConfig
 from .micro import MicroNet, MicroNetConfig
+from .nbmacro import NBMacroNet, NBMacroNetConfig
 from .rnn import RNNNet, RNNNetConfig, RNNOutput
 
 __all__ = ["Supernet", "RNNNet", "RNNNetConfig", "RNNOutput", "MacroNet", "MacroNetConfig",
-           "MicroNet", "MicroNetConfig"]
+           "MicroNet", "MicroNetConfig", "NBMacroNet", "NBMacroNetConfig"]
