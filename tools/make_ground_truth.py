@@ -33,6 +33,8 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,8 +148,9 @@ def run(args) -> None:
     files = {seed: open(shard_paths(seed)[1], "a") for seed in args.seeds}
     t0 = time.time()
     try:
-        with mp.get_context("spawn").Pool(args.workers) as pool:
-            for n, r in enumerate(pool.imap(_work, jobs, chunksize=4), 1):
+        # a pool that notices a worker killed from outside (multiprocessing.Pool waits forever)
+        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
+            for n, r in enumerate(pool.map(_work, jobs, chunksize=4), 1):
                 seed = jobs[n - 1][2]
                 files[seed].write(json.dumps(r) + "\n")
                 files[seed].flush()
@@ -155,6 +158,9 @@ def run(args) -> None:
                     rate = n / (time.time() - t0)
                     print(f"  {n}/{len(jobs)} trained, {rate:.2f}/s, about {(len(jobs) - n) / rate / 60:.0f} min left",
                           flush=True)
+    except BrokenProcessPool:
+        raise SystemExit("make_ground_truth: a worker process died (killed from outside?); run the same "
+                         "command again: it continues from the last line written") from None
     finally:
         for f in files.values():
             f.close()
