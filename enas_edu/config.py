@@ -339,7 +339,9 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
                   # reward_windows="random": as the chapters were executed (enas_lm: in order)
                   data=DataConfig("kjv", batch_size=32, eval_batch_size=32, bptt=20 if small else 35,
                                   max_vocab=500 if small else 2000, reward_windows="random"),
-                  reinforce=r(c.reinforce, lr=3.5e-3, train_steps=2 if small else 10),
+                  # adam_eps_form="torch": as the chapters were executed (the TF form of the paper
+                  # and colab profiles comes to the book with its next re-execution, issue #27)
+                  reinforce=r(c.reinforce, lr=3.5e-3, train_steps=2 if small else 10, adam_eps_form="torch"),
                   max_train_steps=10 if small else 100)
         else:
             # micro cells cost several times a macro layer on a CPU, and shared weights learn
@@ -361,7 +363,7 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
                   optim=r(c.optim, dense_updates=False),
                   data=DataConfig("digits", batch_size=32, eval_batch_size=64, augment=False),
                   reinforce=r(c.reinforce, train_steps=2 if small else (5 if space == "micro" else 10),
-                              num_aggregate=5 if small or space == "micro" else 10),
+                              num_aggregate=5 if small or space == "micro" else 10, adam_eps_form="torch"),
                   reward_bn_train_mode=True, max_train_steps=8 if small else None)
         c = r(c, eval_archs=2 if small else 10, checkpoint_every=5)
     return r(c, **overrides) if overrides else c

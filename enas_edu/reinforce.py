@@ -43,6 +43,12 @@ class ReinforceConfig:
     skip_weight: float = 0.0
     adam_betas: tuple[float, float] = (0.0, 0.999)
     adam_eps: float = 1e-3
+    #: Where Adam's epsilon enters (issue #27). ``"tf"``: TF1's ``AdamOptimizer`` (the official
+    #: code) adds it to sqrt(v) *before* bias correction, ``lr sqrt(1-b2^t)/(1-b1^t) m/(sqrt(v)+eps)``;
+    #: ``"torch"``: ``torch.optim.Adam`` adds it after, ``lr/(1-b1^t) m/(sqrt(v)/sqrt(1-b2^t)+eps)``.
+    #: With eps = 1e-3 and b2 = 0.999 the torch steps are many times larger early on (the first
+    #: update ~20x); "tf" runs torch's Adam with eps_t = eps / sqrt(1 - b2^t), which is TF's rule.
+    adam_eps_form: str = "torch"
     #: Architectures per update (``--controller_num_aggregate``).
     num_aggregate: int = 1
     #: Updates per search epoch (``--controller_train_steps``).
@@ -62,21 +68,27 @@ class ReinforceConfig:
             raise ValueError("entropy_weight and skip_weight must be >= 0")
         if self.num_aggregate < 1 or self.train_steps < 1:
             raise ValueError("num_aggregate and train_steps must be >= 1")
+        if self.adam_eps_form not in ("tf", "torch"):
+            raise ValueError(f"adam_eps_form must be 'tf' or 'torch', got {self.adam_eps_form!r}")
         if self.baseline_start not in BASELINE_STARTS:
             raise ValueError(f"baseline_start must be one of {BASELINE_STARTS}, got {self.baseline_start!r}")
 
     @classmethod
     def official(cls, space_name: str) -> "ReinforceConfig":
         """Reference table: enas.md section 2a (flags of the official scripts)."""
+        # every official controller is trained by TF1's AdamOptimizer: adam_eps_form="tf"
         if space_name == "macro":  # cifar10_macro_search.sh
             return cls(lr=1e-3, baseline_decay=0.99, entropy_weight=1e-4, skip_weight=0.8,
-                       adam_betas=(0.0, 0.999), adam_eps=1e-3, num_aggregate=20, train_steps=50)
+                       adam_betas=(0.0, 0.999), adam_eps=1e-3, adam_eps_form="tf", num_aggregate=20,
+                       train_steps=50)
         if space_name == "micro":  # cifar10_micro_search.sh
             return cls(lr=3.5e-3, baseline_decay=0.99, entropy_weight=1e-4, skip_weight=0.0,
-                       adam_betas=(0.0, 0.999), adam_eps=1e-3, num_aggregate=10, train_steps=30)
+                       adam_betas=(0.0, 0.999), adam_eps=1e-3, adam_eps_form="tf", num_aggregate=10,
+                       train_steps=30)
         if space_name == "rnn":  # enas_lm/src/controller.py (TF Adam defaults)
             return cls(lr=5e-5, baseline_decay=0.999, entropy_weight=1e-5, skip_weight=0.0,
-                       adam_betas=(0.9, 0.999), adam_eps=1e-8, num_aggregate=10, train_steps=25)
+                       adam_betas=(0.9, 0.999), adam_eps=1e-8, adam_eps_form="tf", num_aggregate=10,
+                       train_steps=25)
         raise ValueError(f"unknown search space {space_name!r}; expected 'macro', 'micro' or 'rnn'")
 
 
@@ -100,6 +112,15 @@ def reinforce_loss(log_prob: torch.Tensor, advantage: torch.Tensor,
     return (-advantage.detach() * log_prob).mean() + skip_weight * skip_penalty.mean()
 
 
+def tf_epsilon(eps: float, beta2: float, step: int) -> float:
+    """The epsilon that makes ``torch.optim.Adam``'s step ``step`` (1, 2, ...) TF1's.
+
+    torch divides by sqrt(v_hat) + e with v_hat = v / (1 - b2^t); TF by sqrt(v) + eps after
+    folding the corrections into the learning rate. They agree when e = eps / sqrt(1 - b2^t).
+    """
+    return eps / (1.0 - beta2 ** step) ** 0.5
+
+
 class NonFiniteRewardError(ValueError):
     """A NaN or inf reward: refused before it reaches the controller's weights."""
 
@@ -119,6 +140,7 @@ class Reinforce:
                                           betas=self.config.adam_betas, eps=self.config.adam_eps)
         self.baseline = torch.zeros((), device=controller.g_emb.device)  # tf.Variable(0.0)
         self.started = False                                              # no update made yet
+        self.updates = 0                                                  # Adam's t
 
     def update(self, batch: SampleBatch, rewards: torch.Tensor) -> dict[str, torch.Tensor]:
         """One REINFORCE step; returns detached statistics as tensors. Its one host sync is the
@@ -139,6 +161,11 @@ class Reinforce:
         loss = reinforce_loss(batch.log_prob, advantage, batch.skip_penalty, self.config.skip_weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.updates += 1
+        if self.config.adam_eps_form == "tf":
+            eps = tf_epsilon(self.config.adam_eps, self.config.adam_betas[1], self.updates)
+            for group in self.optimizer.param_groups:
+                group["eps"] = eps
         self.optimizer.step()
         self.baseline = baselines[-1].detach()
         return {"loss": loss.detach(), "reward": rewards.mean(), "baseline": self.baseline,
@@ -151,10 +178,12 @@ class Reinforce:
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "baseline": self.baseline.clone(),
-                "started": torch.tensor(self.started)}
+                "started": torch.tensor(self.started), "updates": torch.tensor(self.updates)}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.baseline = state["baseline"].to(self.baseline.device)
         # a checkpoint from before the switch: started once it has stepped
         self.started = bool(state["started"]) if "started" in state else bool(state["optimizer"]["state"])
+        steps = [int(s["step"]) for s in state["optimizer"]["state"].values() if "step" in s]
+        self.updates = int(state["updates"]) if "updates" in state else max(steps, default=0)

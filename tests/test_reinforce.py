@@ -63,6 +63,47 @@ def test_baseline_started_at_the_first_rewards_gives_advantages_of_both_signs():
         ReinforceConfig(baseline_start="mean")
 
 
+def test_tf_epsilon_reproduces_tf1_adam_over_50_steps():
+    # TF1 AdamOptimizer, written out: m, v biased; lr_t = lr sqrt(1-b2^t)/(1-b1^t);
+    # w -= lr_t m / (sqrt(v) + eps)
+    from enas_edu.reinforce import tf_epsilon
+    g = torch.Generator().manual_seed(0)
+    grads = [torch.randn(7, generator=g, dtype=torch.float64) * 10 ** (i % 3 - 2) for i in range(50)]
+    for betas, eps, lr in (((0.0, 0.999), 1e-3, 1e-3), ((0.9, 0.999), 1e-8, 5e-5)):
+        w_tf = torch.zeros(7, dtype=torch.float64)
+        m, v = torch.zeros_like(w_tf), torch.zeros_like(w_tf)
+        w = torch.zeros(7, dtype=torch.float64, requires_grad=True)
+        torch_adam = torch.optim.Adam([w], lr=lr, betas=betas, eps=eps)
+        plain = torch.zeros(7, dtype=torch.float64, requires_grad=True)
+        plain_adam = torch.optim.Adam([plain], lr=lr, betas=betas, eps=eps)
+        for t, grad in enumerate(grads, 1):
+            m = betas[0] * m + (1 - betas[0]) * grad
+            v = betas[1] * v + (1 - betas[1]) * grad * grad
+            w_tf -= lr * (1 - betas[1] ** t) ** 0.5 / (1 - betas[0] ** t) * m / (v.sqrt() + eps)
+            torch_adam.param_groups[0]["eps"] = tf_epsilon(eps, betas[1], t)
+            w.grad, plain.grad = grad.clone(), grad.clone()
+            torch_adam.step()
+            plain_adam.step()
+            torch.testing.assert_close(w.detach(), w_tf, rtol=0, atol=1e-6 * lr)
+        # with eps 1e-3 the two forms differ: the PyTorch form takes larger steps early on
+        assert eps < 1e-3 or (plain.detach() - w_tf).abs().max() > 100 * 1e-6 * lr
+
+
+def test_reinforce_sets_the_tf_epsilon_before_each_step_and_resumes_the_count():
+    controller = Controller(MacroSpace(num_layers=2))
+    trainer = Reinforce(controller, ReinforceConfig.official("macro"))
+    assert trainer.config.adam_eps_form == "tf"
+    for _ in range(5):
+        batch = controller.sample_batch(3, generator=torch.Generator().manual_seed(2))
+        trainer.update(batch, torch.tensor([0.5, 0.6, 0.7]))
+    assert trainer.optimizer.param_groups[0]["eps"] == pytest.approx(1e-3 / (1 - 0.999 ** 5) ** 0.5)
+    again = Reinforce(Controller(MacroSpace(num_layers=2)), trainer.config)
+    again.load_state_dict(trainer.state_dict())
+    assert again.updates == 5
+    with pytest.raises(ValueError, match="adam_eps_form must be"):
+        ReinforceConfig(adam_eps_form="keras")
+
+
 def test_rewards_must_match_the_batch():
     controller = Controller(MacroSpace(num_layers=2))
     batch = controller.sample_batch(3)
@@ -75,7 +116,8 @@ def test_rewards_must_match_the_batch():
 def train(controller, reward_fn, updates=150):
     """REINFORCE for ``updates`` steps of 10 architectures; returns the greedy architecture."""
     space = controller.space
-    trainer = Reinforce(controller, lr=0.02, baseline_decay=0.9)
+    # PyTorch's epsilon (the test predates the TF form the official profiles now use)
+    trainer = Reinforce(controller, lr=0.02, baseline_decay=0.9, adam_eps_form="torch")
     g = torch.Generator().manual_seed(1)
     for _ in range(updates):
         batch = controller.sample_batch(10, generator=g)
