@@ -73,6 +73,10 @@ class DataConfig:
     #: images: cutout size, final training only. cifar10_micro_final.sh sets none; 16 is the
     #: paper's "+ CutOut" row (2.89%), with DeVries & Taylor's size for CIFAR-10.
     cutout: int = 0
+    #: "official": the square's corner uniform over the image, cut off at the bottom and right
+    #: (models.py; 150 of 1,024 pixels on average at 16); "centred": centre uniform, clipped on
+    #: every side (DeVries & Taylor; 196 pixels). See enas_edu.data.augment.cutout.
+    cutout_shape: str = "official"
     #: text: the controller's reward windows. "in_order": windows 0, 1, 2, ... of the
     #: validation stream, cycling (enas_lm child.py builds them with input_producer's defaults,
     #: randomize=False, shuffle=False); "random": a window at a random offset each time.
@@ -93,6 +97,8 @@ class DataConfig:
     flip: bool = True                # images: the random horizontal flip of the augmentation
 
     def __post_init__(self):
+        if self.cutout_shape not in ("official", "centred"):
+            raise ValueError(f"cutout_shape must be 'official' or 'centred', got {self.cutout_shape!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         if self.batch_size < 1 or self.eval_batch_size < 1 or self.bptt < 2:

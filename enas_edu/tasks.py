@@ -166,7 +166,7 @@ class ImageTask:
         self.data = data
         self.cfg, self.seed, self.device, self.channels_last = cfg, seed, device, channels_last
         d = self.data
-        augment = Augment(cutout=cfg.cutout, flip=cfg.flip) if cfg.augment else None
+        augment = Augment(cutout=cfg.cutout, cutout_shape=cfg.cutout_shape, flip=cfg.flip) if cfg.augment else None
         self.train = ImageBatches(d.train_x, d.train_y, cfg.batch_size, d.mean, d.std, augment=augment,
                                   seed=seed, channels_last=channels_last)
         self.reward_position = [0, 0]   # (pass over the validation set, batch index)

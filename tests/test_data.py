@@ -153,6 +153,28 @@ def test_crop_flip_and_cutout_do_what_they_say():
     assert zeros.min() >= 1 and zeros.max() == 4 and torch.equal(holes[:, 0] == 0, holes[:, 2] == 0)
 
 
+def test_cutout_shapes_mask_the_official_and_the_centred_mean_area():
+    from enas_edu.data.augment import cutout
+    # expected masked pixels, enumerated from each rule: rows and columns are independent
+    side_official = sum(min(16, 32 - r) for r in range(32)) / 32               # corner uniform, cut at +
+    side_centred = sum(min(c + 8, 32) - max(c - 8, 0) for c in range(32)) / 32  # centre uniform, both sides
+    assert side_official ** 2 == pytest.approx(150.06, abs=0.01)
+    assert side_centred ** 2 == pytest.approx(196.0, abs=0.3)
+    ones = torch.ones(20_000, 1, 32, 32)
+    for shape, side in (("official", side_official), ("centred", side_centred)):
+        masked = (cutout(ones, 16, torch.Generator().manual_seed(0), shape) == 0).sum((1, 2, 3)).double()
+        assert masked.mean().item() == pytest.approx(side ** 2, abs=2.0)        # sd of the mean ~0.5
+    # an official square is cut only at the bottom and right: its height is min(16, 32 - top)
+    holes = cutout(torch.ones(500, 1, 32, 32), 16, torch.Generator().manual_seed(1), "official")[:, 0] == 0
+    for hole in holes:
+        rows, cols = hole.any(1).nonzero().flatten(), hole.any(0).nonzero().flatten()
+        top, left = int(rows.min()), int(cols.min())
+        assert len(rows) == min(16, 32 - top) and len(cols) == min(16, 32 - left)
+        assert int(hole.sum()) == len(rows) * len(cols)                       # one rectangle
+    with pytest.raises(ValueError, match="cutout shape must be one of"):
+        cutout(ones[:1], 16, torch.Generator(), "round")
+
+
 def test_batches_are_deterministic_and_resume_mid_epoch():
     x = torch.randint(0, 256, (50, 3, 32, 32), dtype=torch.uint8)
     y = torch.arange(50)
