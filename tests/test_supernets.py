@@ -153,6 +153,25 @@ def test_extracted_child_matches_the_supernet(kind):
             run(child, net.space.sample(torch.Generator().manual_seed(99)))
 
 
+def test_aux_head_pads_same_as_tf_and_averages_a_2x2_map():
+    # micro_child.py: avg pool 5x5 stride 3 (8x8 -> 2x2), 1x1 conv 128, then a 2x2 conv to 768
+    # with padding SAME (TF: zero row and column at the bottom and right), then the mean
+    import torch.nn.functional as F
+    from enas_edu.supernets.micro import AuxHead
+    torch.manual_seed(0)
+    head = AuxHead(16, 8, 10).eval()                                     # the 8 x 8 map of CIFAR-10
+    x = torch.randn(3, 16, 8, 8)
+    f = head.features
+    h = f[4](f[3](f[2](f[1](f[0](x)))))                                  # [3, 128, 2, 2]
+    assert h.shape == (3, 128, 2, 2)
+    conv = F.conv2d(F.pad(h, (0, 1, 0, 1)), f[5].weight)                 # TF SAME, by hand
+    expected = head.fc(f[7](f[6](conv)).mean((2, 3)))
+    torch.testing.assert_close(head(x), expected)
+    assert f[5](h).shape == (3, 768, 2, 2)                               # the map stays 2 x 2
+    valid = head.fc(f[7](f[6](F.conv2d(h, f[5].weight))).mean((2, 3)))   # unpadded: one position
+    assert not torch.allclose(head(x), valid)
+
+
 def test_output_shapes_for_every_space_style_and_layout():
     arch = MicroNet(TINY_MICRO).space.sample(torch.Generator().manual_seed(0))
     assert MicroNet(TINY_MICRO)(images(), arch).shape == (4, 10)

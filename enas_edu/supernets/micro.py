@@ -178,7 +178,14 @@ class MicroCell(nn.Module):
 
 
 class AuxHead(nn.Module):
-    """Auxiliary classifier after the second reduction (``micro_child.py`` ``aux_head``)."""
+    """Auxiliary classifier after the second reduction (``micro_child.py`` ``aux_head``).
+
+    The 768-channel convolution pads ``SAME`` as the official one does (``micro_child.py``
+    310-312): with its kernel as wide as the pooled map (2 x 2 on CIFAR-10) TF pads one row and
+    column at the bottom and right, so the map stays 2 x 2 and is averaged afterwards. Without
+    the padding (this class before issue #27) the same weights see one position and give other
+    logits.
+    """
 
     def __init__(self, c_in: int, size: int, num_classes: int):
         super().__init__()
@@ -186,7 +193,8 @@ class AuxHead(nn.Module):
         self.features = nn.Sequential(
             nn.ReLU(), nn.AvgPool2d(5, 3),
             nn.Conv2d(c_in, 128, 1, bias=False), batch_norm(128), nn.ReLU(),
-            nn.Conv2d(128, 768, pooled, bias=False), batch_norm(768), nn.ReLU(),
+            # torch's "same" pads as TF's SAME: k - 1 zeros, the odd one at the bottom and right
+            nn.Conv2d(128, 768, pooled, padding="same", bias=False), batch_norm(768), nn.ReLU(),
         )
         self.fc = nn.Linear(768, num_classes, bias=False)
 
