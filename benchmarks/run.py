@@ -156,7 +156,7 @@ def steps(space: str, config: str, paths: list[str], device: torch.device, n_arc
     machine, ratios from separate runs drift by tens of percent. The first 2 archs warm up.
     """
     variants = {path: setup(space, config, path, device) for path in paths}
-    precisions = {path: Precision(device, path == "amp") for path in paths}   # bf16/fp16: CUDA only
+    precisions = {path: Precision(device, "auto" if path == "amp" else "fp32") for path in paths}   # CUDA only
     archs = [variants[paths[0]][0].space.from_arc_string(a) for a in fixed_archs(space)[:n_archs]]
     times = {path: ([], []) for path in paths}
     for i, arch in enumerate(archs):

@@ -44,7 +44,7 @@ from pathlib import Path
 import torch
 
 from . import __version__
-from .config import (COMPILE_MODES, LIBRARY_DATASETS, OWN_DATASETS, PROFILES, SPACES, TEXT_DATASETS, final_config,
+from .config import (COMPILE_MODES, LIBRARY_DATASETS, OWN_DATASETS, PRECISIONS, PROFILES, SPACES, TEXT_DATASETS, final_config,
                      load_config, search_config)
 from .data import DatasetUnavailableError, data_root
 from .data.cifar10 import find_cifar10
@@ -195,7 +195,7 @@ def _out(args, space: str, job: str) -> Path:
 # options that set up a new run, and so cannot apply to --resume, which continues one as it was started
 NEW_RUN_OPTIONS = ("profile", "seed", "epochs", "data", "data_dir", "download", "synthetic", "no_verify", "data_kind",
                    "image_size", "valid_fraction", "test_fraction", "text_column", "batch_size", "max_vocab",
-                   "no_flip", "arc", "from_run", "random", "compile", "lr_t0", "rnn_layout")
+                   "no_flip", "arc", "from_run", "random", "compile", "lr_t0", "rnn_layout", "precision")
 
 
 def _resumed_out(args, job: str) -> Path:
@@ -234,6 +234,8 @@ def _with_run_options(config, args):
         changes["epochs"] = args.epochs
     if getattr(args, "lr_t0", None) is not None:
         changes["optim"] = dataclasses.replace(config.optim, T0=args.lr_t0)
+    if getattr(args, "precision", None) is not None:
+        changes["precision"] = args.precision
     config = dataclasses.replace(config, **changes) if changes else config
     note = _schedule_note(config.optim, config.epochs)
     if note and args.epochs is not None:
@@ -539,6 +541,9 @@ def data_source_options(p) -> None:
 
 def run_options(p) -> None:
     p.add_argument("--epochs", type=count(1), default=None, help="override the profile's epochs (>= 1)")
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help="autocast on CUDA: auto (bf16, else fp16; default), bf16, fp16, or fp32 as the official "
+                        "code; rewards and losses stay fp32; a CPU runs fp32")
     p.add_argument("--lr-t0", type=count(1), default=None,
                    help="SGDR's first cycle in epochs (profile: 10); a run shorter than it ends unannealed")
 

@@ -29,6 +29,7 @@ from .reinforce import ReinforceConfig
 from .supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
 from .supernets.nbmacro import NBMacroNetConfig
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: The three ENAS spaces, and NAS-Bench-Macro's (``nbmacro``: real CIFAR-10 truth for every child).
 SPACES = ("rnn", "macro", "micro", "nbmacro")
 PROFILES = ("smoke", "book", "colab", "paper")
@@ -234,7 +235,10 @@ class SearchConfig:
     #: window as before. False: one pass per cell (the naive path, for benchmarks).
     batched_rewards: bool = True
     device: str = "auto"
-    amp: bool = True                    # bf16 where supported, else fp16 with a scaler (CUDA only)
+    #: Autocast on CUDA (issue #27): "auto" bf16 where supported, else fp16 with a scaler; "bf16";
+    #: "fp16"; "fp32" none, as the official code. Rewards and losses are reduced in fp32 whatever
+    #: the choice; on a CPU every choice runs fp32.
+    precision: str = "auto"
     channels_last: bool = True          # CUDA only
 
     def __post_init__(self):
@@ -242,6 +246,8 @@ class SearchConfig:
             raise ValueError(f"space must be one of {SPACES}, got {self.space!r}")
         if self.profile not in PROFILES:
             raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.epochs < 1 or self.checkpoint_every < 1 or self.eval_archs < 0 or self.log_every < 1:
             raise ValueError("epochs, checkpoint_every and log_every must be >= 1, eval_archs >= 0")
         expected = NET_CONFIGS[self.space]
@@ -265,7 +271,7 @@ class FinalConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: DataConfig = field(default_factory=DataConfig)
     device: str = "auto"
-    amp: bool = True
+    precision: str = "auto"             # as SearchConfig.precision
     channels_last: bool = True
     #: ``torch.compile`` the fixed child for training (issue #7: its graph never changes, unlike
     #: a search's): None runs eagerly; else a compile mode: "default", "reduce-overhead" (adds
@@ -282,6 +288,8 @@ class FinalConfig:
             raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.compile not in COMPILE_MODES:
             raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         if (self.data.dataset in TEXT_DATASETS) != (self.space == "rnn"):
@@ -572,6 +580,8 @@ def config_from_dict(obj: dict):
     """Inverse of :func:`config_to_dict`; unknown or out-of-range settings raise ValueError."""
     if not isinstance(obj, dict) or obj.get("kind") not in ("SearchConfig", "FinalConfig"):
         raise ValueError("expected a dict with kind 'SearchConfig' or 'FinalConfig' (see config_to_dict)")
+    if isinstance(obj.get("amp"), bool) and "precision" not in obj:   # a run folder from before precision
+        obj = {**{k: v for k, v in obj.items() if k != "amp"}, "precision": "auto" if obj["amp"] else "fp32"}
     return _build(_KINDS[obj["kind"]], {k: v for k, v in obj.items() if k != "kind"}, "config")
 
 

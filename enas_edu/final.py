@@ -71,7 +71,7 @@ class FinalTraining:
             check_same_data(run_path, self.task.describe(), resume)
         config = fit_to_data(config, self.task)
         self.config = config
-        self.precision = Precision(self.device, config.amp)
+        self.precision = Precision(self.device, config.precision)
         self.arch = config.net.space().from_arc_string(config.arc)
         self.net = NETS[config.space](config.net, self.arch).to(self.device)
         if cuda and config.channels_last and config.space != "rnn":

@@ -75,7 +75,7 @@ class Search:
         check_same_data(self.run_dir.path, self.task.describe(), resume or read_only, write=not read_only)
         config = fit_to_data(config, self.task)
         self.config = config
-        self.precision = Precision(self.device, config.amp)
+        self.precision = Precision(self.device, config.precision)
         self.net = NETS[config.space](config.net).to(self.device)
         if cuda and config.channels_last and config.space != "rnn":
             self.net = self.net.to(memory_format=torch.channels_last)

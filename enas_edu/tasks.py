@@ -211,7 +211,7 @@ class ImageTask:
         """Accuracy on one batch: the controller's reward."""
         x, y = batch
         out = net(x, arch) if arch is not None else net(x)
-        out = out[0] if isinstance(out, tuple) else out
+        out = (out[0] if isinstance(out, tuple) else out).float()      # fp32 whatever the autocast
         return (out.argmax(1) == y).float().mean()
 
     @torch.no_grad()
@@ -337,7 +337,7 @@ class TextTask:
         """80 / perplexity on one window, from a zero hidden state."""
         x, y = batch
         out = net(x, None, arch)
-        ppl = F.cross_entropy(out.logits.flatten(0, 1), y.flatten()).exp()
+        ppl = F.cross_entropy(out.logits.flatten(0, 1).float(), y.flatten()).exp()   # fp32 reward
         return REWARD_CONSTANT / ppl
 
     @staticmethod
@@ -345,7 +345,7 @@ class TextTask:
     def score_archs(net, batches, archs) -> torch.Tensor:
         """:meth:`score` of each cell on its own window, all cells in one pass: [len(archs)]."""
         states = net.forward_archs(torch.stack([b[0] for b in batches], 1), archs)   # [T, A, B, H]
-        ce = torch.stack([F.cross_entropy((states[:, a] @ net.encoder.weight.t()).flatten(0, 1), y.flatten())
+        ce = torch.stack([F.cross_entropy((states[:, a] @ net.encoder.weight.t()).flatten(0, 1).float(), y.flatten())
                           for a, (_, y) in enumerate(batches)])                     # one window's logits at a time
         return REWARD_CONSTANT / ce.exp()
 

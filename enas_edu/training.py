@@ -41,14 +41,19 @@ def resolve_device(name: str) -> torch.device:
 
 
 class Precision:
-    """Mixed precision on CUDA: bf16 where supported, else fp16 with a gradient scaler. CPU: fp32."""
+    """Autocast on CUDA as ``precision`` says ("auto": bf16 where supported, else fp16; "bf16";
+    "fp16", with a gradient scaler; "fp32": none). On any other device: fp32."""
 
-    def __init__(self, device: torch.device, enabled: bool):
+    def __init__(self, device: torch.device, precision: str = "auto"):
         self.device = device
-        self.enabled = enabled and device.type == "cuda"
+        self.enabled = precision != "fp32" and device.type == "cuda"
         self.dtype = None
         if self.enabled:
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            if precision == "auto":
+                precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            if precision == "bf16" and not torch.cuda.is_bf16_supported():
+                raise ValueError(f"{torch.cuda.get_device_name(device)} has no bf16; use --precision fp16 or fp32")
+            self.dtype = torch.bfloat16 if precision == "bf16" else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.enabled and self.dtype == torch.float16)
 
     def autocast(self):

@@ -112,6 +112,8 @@ CASES = [
     (["search", "macro", "--profile", "huge"], "--profile: invalid choice: 'huge'"),
     (["search", "cnn"], "invalid choice: 'cnn'"),
     (["train", "macro", "--compile", "fast"], "--compile: invalid choice"),
+    (["search", "macro", "--precision", "int8"], "--precision: invalid choice: 'int8'"),
+    (["rank", "/nonexistent/run"], "is not a search run folder"),
     (["train", "rnn", "--rnn-layout", "tf"], "--rnn-layout: invalid choice"),
     (["baseline", "nas", "macro"], "invalid choice: 'nas'"),
     (["search", "macro", "--data-kind", "pictures"], "--data-kind: invalid choice"),

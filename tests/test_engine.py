@@ -109,7 +109,7 @@ def test_compiled_final_training_compiles_once_and_trains_as_the_eager_one(space
     compile_ = torch.compile
     monkeypatch.setattr(torch, "compile", lambda model, mode=None, **kw: compile_(model, backend="aot_eager", **kw))
     arc, graphs = COMPILED[space]
-    config = final_config(space, arc, "smoke", epochs=1, amp=False)
+    config = final_config(space, arc, "smoke", epochs=1, precision="fp32")
     if space == "micro":
         assert config.net.drop_path_keep_prob is not None and config.net.aux_head
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, batch_size=64))
@@ -219,3 +219,19 @@ def test_averaged_sgd_starts_after_the_patience_and_averages_every_later_step(tm
     assert [e["epoch"] for e in events if e["phase"] == "event"] == [0]   # after epoch 0 is validated
     averaged = dict(training.averaged.module.named_parameters())
     assert any(not torch.equal(p, averaged[n]) for n, p in training.net.named_parameters())
+
+
+def test_precision_is_a_setting_with_a_clear_error_and_old_run_folders_still_load():
+    from enas_edu.config import config_from_dict, config_to_dict
+    from enas_edu.training import Precision
+    config = search_config("macro", "smoke", precision="fp32")
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(config)))).precision == "fp32"
+    old = config_to_dict(search_config("macro", "smoke"))
+    del old["precision"]
+    for amp, precision in ((True, "auto"), (False, "fp32")):   # config.json written before the setting
+        assert config_from_dict({**old, "amp": amp}).precision == precision
+    with pytest.raises(ValueError, match="precision must be one of"):
+        search_config("macro", "smoke", precision="int8")
+    for choice in ("auto", "bf16", "fp16", "fp32"):            # a CPU runs fp32 whatever is asked
+        cpu = Precision(torch.device("cpu"), choice)
+        assert not cpu.enabled and cpu.name == "float32" and not cpu.scaler.is_enabled()
