@@ -94,6 +94,21 @@ def read_shard(seed: int) -> tuple[dict | None, dict[str, dict]]:
     return header, done
 
 
+def same_recipe(stored: dict, current: dict) -> bool:
+    """Whether a shard's recipe is this one. A setting the library added since the shard began
+    (absent from ``stored``) is accepted: a new setting's default keeps the old behaviour."""
+    current = json.loads(json.dumps(current))          # tuples as lists, as the header stores them
+    for key, value in stored.items():
+        if key not in current:
+            return False
+        if isinstance(value, dict) and isinstance(current[key], dict):
+            if not same_recipe(value, current[key]):
+                return False
+        elif value != current[key]:
+            return False
+    return True
+
+
 def _drop_torn_line(path: Path) -> None:
     if path.exists():
         text = path.read_text()
@@ -135,7 +150,7 @@ def run(args) -> None:
     for seed in args.seeds:
         header_path, lines_path = shard_paths(seed)
         header, done = read_shard(seed)
-        if header is not None and header["recipe"] != recipe:
+        if header is not None and not same_recipe(header["recipe"], recipe):
             raise SystemExit(f"{header_path} was trained with another recipe; move the shard away to start "
                              "it again with this one")
         header = header or {"seed": seed, "recipe": recipe, "sessions": []}
