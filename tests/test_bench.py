@@ -200,3 +200,27 @@ def test_paired_comparison_reads_known_differences():
     assert r["resolution"] == pytest.approx((hi - lo) / 2)
     with pytest.raises(ValueError, match="same >= 2 seeds"):
         paired([1.0, 2.0], [1.0])
+
+
+def test_generator_shards_resume_past_a_torn_line_and_refuse_another_recipe(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "make_ground_truth", Path(__file__).resolve().parents[1] / "tools" / "make_ground_truth.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(tool, "SHARDS", tmp_path)
+    header, lines = tool.shard_paths(3)
+    header.write_text(json.dumps({"seed": 3, "recipe": {"epochs": 4, "net": {"out_filters": 16}}, "sessions": []}))
+    lines.write_text('{"arc": "0 0 0 0 0 0", "test_correct": 250}\n{"arc": "0 0 0 0 0 1", "test_co')
+    _, done = tool.read_shard(3)
+    assert list(done) == ["0 0 0 0 0 0"]                     # the line a killed run was writing is left out
+    tool._drop_torn_line(lines)
+    assert lines.read_text().endswith("250}\n")
+    lines.write_text('{"arc": "0 0 0 0 0 0"\n{"arc": "0 0 0 0 0 1"}\n')
+    with pytest.raises(SystemExit, match="line 1 is damaged"):
+        tool.read_shard(3)
+    stored = {"epochs": 4, "net": {"out_filters": 16, "widths": [1, 2]}}
+    assert tool.same_recipe(stored, {"epochs": 4, "net": {"out_filters": 16, "widths": (1, 2), "new": 0}})
+    assert not tool.same_recipe(stored, {"epochs": 8, "net": {"out_filters": 16, "widths": (1, 2)}})
+    assert not tool.same_recipe(stored, {"epochs": 4, "net": {"widths": (1, 2)}})
