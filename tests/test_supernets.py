@@ -1,5 +1,6 @@
 """Shared-weight supernets: sharing is real, children match, shapes, sizes, costs, precision."""
 
+import dataclasses
 import math
 
 import pytest
@@ -243,6 +244,14 @@ def test_published_final_models_build_at_their_published_sizes(name, capsys):
     with capsys.disabled():
         print(f"\n  {name}: {count / 1e6:.2f}M parameters (paper: {paper / 1e6:.1f}M)")
     assert count == ours
+
+
+def test_the_paper_micro_count_is_the_script_model_at_18_layers():
+    # a finding for BENCHMARKS.md (issue #27): 18 layers, not the script's 15, give the paper's 4.6M
+    config, ours, paper = PUBLISHED_FINAL["micro"]
+    net = MicroNet(dataclasses.replace(config, num_layers=18), published("micro")[1])
+    assert count_parameters(net, exclude_prefix="aux_head") == 4_587_372
+    assert round(4_587_372 / 1e5) == round(paper / 1e5) and PUBLISHED_FINAL["macro"][1] // 2 == 21_279_696
 
 
 def test_flops_by_hand_and_child_flops_equal_supernet_flops():
