@@ -79,3 +79,12 @@ def test_the_fidelity_benchmark_times_dense_and_sparse_updates_of_both_supernets
     assert all(float(line.split("|")[5]) > 0 for line in lines[2:])      # the dense / sparse ratio
     assert set(module.SETTINGS) == {"default (book profile)", "case_quirk=True", "dense_updates=True",
                                     'init="official"'}
+
+
+def test_the_precision_script_runs_and_finds_no_drift_on_a_cpu(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_precision", ROOT / "benchmarks" / "precision.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    r = module.compare("micro", "bf16", 4, "cpu", tmp_path)   # a CPU runs every precision in fp32
+    assert r["against"] == "float32" and r["max_loss_drift"] == 0.0 and r["max_reward_drift"] == 0.0
+    assert r["seconds_fp32"] > 0 and r["mean_reward_fp32"] == r["mean_reward_other"]
