@@ -13,7 +13,6 @@ every precision runs fp32, so the drift there is exactly 0 (the check that the s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import tempfile
 import time
