@@ -282,3 +282,15 @@ def test_every_label_of_a_cell_drawing_fits_inside_its_box(name):
             assert holder[0].x0 < t.x0 and t.x1 < holder[0].x1, f"{text.get_text()!r} overflows its box"
             checked += 1
     assert checked == {"micro": 2 * (5 + 3), "rnn": 8 + 2}[name]
+
+
+def test_controller_learning_panel_draws_each_run_and_the_uniform_references():
+    from enas_edu.viz import plot_controller_learning
+    runs = {"a": [{"spent": i, "held_out": 0.90 + 0.001 * i, "policy_entropy": 8.0 - 0.1 * i} for i in range(10)],
+            "b": [{"spent": i, "held_out": 0.90, "policy_entropy": 8.0} for i in range(5)]}
+    fig = plot_controller_learning(runs, uniform=0.9, max_entropy=8.79)
+    top, bottom = fig.axes
+    assert [len(line.get_xdata()) for line in top.lines] == [10, 5, 2]      # two runs, the uniform line
+    assert list(top.lines[2].get_ydata()) == [0.9, 0.9]
+    assert list(bottom.lines[2].get_ydata()) == [8.79, 8.79] and bottom.get_ylim()[0] == 0
+    assert list(bottom.lines[0].get_ydata()) == [8.0 - 0.1 * i for i in range(10)]
