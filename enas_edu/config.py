@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .controller import ControllerConfig
+from .data.augment import CUTOUT_SHAPES
 from .reinforce import ReinforceConfig
 from .supernets import MacroNetConfig, MicroNetConfig, RNNNetConfig
 from .supernets.nbmacro import NBMacroNetConfig
@@ -98,8 +99,8 @@ class DataConfig:
     flip: bool = True                # images: the random horizontal flip of the augmentation
 
     def __post_init__(self):
-        if self.cutout_shape not in ("official", "centred"):
-            raise ValueError(f"cutout_shape must be 'official' or 'centred', got {self.cutout_shape!r}")
+        if self.cutout_shape not in CUTOUT_SHAPES:
+            raise ValueError(f"cutout_shape must be one of {CUTOUT_SHAPES}, got {self.cutout_shape!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         if self.batch_size < 1 or self.eval_batch_size < 1 or self.bptt < 2:

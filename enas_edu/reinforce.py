@@ -56,7 +56,7 @@ class ReinforceConfig:
     #: Where the baseline starts: ``"zero"`` (official: ``tf.Variable(0.0)``) or ``"first"``, the
     #: first update's mean reward. From 0, with decay 0.99 and rewards near 0.9, the baseline
     #: needs ~300 rewards to come within 5% of them; until then every advantage is positive and
-    #: every sample is reinforced (issue #28). Short runs (the book profile) start it at "first".
+    #: every sample is reinforced (issue #28). "first" is for runs too short for that.
     baseline_start: str = "zero"
 
     def __post_init__(self):
@@ -139,7 +139,6 @@ class Reinforce:
         self.optimizer = torch.optim.Adam(controller.parameters(), lr=self.config.lr,
                                           betas=self.config.adam_betas, eps=self.config.adam_eps)
         self.baseline = torch.zeros((), device=controller.g_emb.device)  # tf.Variable(0.0)
-        self.started = False                                              # no update made yet
         self.updates = 0                                                  # Adam's t
 
     def update(self, batch: SampleBatch, rewards: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -155,7 +154,6 @@ class Reinforce:
         total = rewards + self.config.entropy_weight * batch.entropy.detach()
         if self.config.baseline_start == "first" and not self.started:
             self.baseline = total.mean().detach()
-        self.started = True
         baselines = ema_baseline(self.baseline, total, self.config.baseline_decay)
         advantage = total - baselines
         loss = reinforce_loss(batch.log_prob, advantage, batch.skip_penalty, self.config.skip_weight)
@@ -176,14 +174,17 @@ class Reinforce:
                 "policy_entropy": batch.policy_entropy.mean().detach(),
                 "skip_penalty": batch.skip_penalty.mean().detach()}
 
+    @property
+    def started(self) -> bool:
+        """Whether an update has been made (the baseline then no longer starts)."""
+        return self.updates > 0
+
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "baseline": self.baseline.clone(),
-                "started": torch.tensor(self.started), "updates": torch.tensor(self.updates)}
+                "updates": torch.tensor(self.updates)}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.baseline = state["baseline"].to(self.baseline.device)
-        # a checkpoint from before the switch: started once it has stepped
-        self.started = bool(state["started"]) if "started" in state else bool(state["optimizer"]["state"])
         steps = [int(s["step"]) for s in state["optimizer"]["state"].values() if "step" in s]
         self.updates = int(state["updates"]) if "updates" in state else max(steps, default=0)

@@ -109,7 +109,7 @@ def _neighbours(space, arch) -> list:
             if v != ops[k]]
 
 
-def _until_spent(step: Callable[[], None], oracle: Oracle, max_steps: int) -> None:
+def _until_spent(step: Callable[[], None], max_steps: int) -> None:
     for _ in range(max_steps):
         try:
             step()
@@ -119,7 +119,7 @@ def _until_spent(step: Callable[[], None], oracle: Oracle, max_steps: int) -> No
 
 def random_search(oracle: Oracle, generator: torch.Generator) -> None:
     space = oracle.truth.space
-    _until_spent(lambda: oracle.observe(space.sample(generator)), oracle, 50 * oracle.budget)
+    _until_spent(lambda: oracle.observe(space.sample(generator)), 50 * oracle.budget)
 
 
 def regularized_evolution(oracle: Oracle, generator: torch.Generator, population: int = 20,
@@ -138,7 +138,7 @@ def regularized_evolution(oracle: Oracle, generator: torch.Generator, population
         alive.append(arch)
         if len(alive) > population:
             alive.pop(0)                                 # aging: the oldest leaves
-    _until_spent(step, oracle, 50 * oracle.budget)
+    _until_spent(step, 50 * oracle.budget)
 
 
 def local_search(oracle: Oracle, generator: torch.Generator) -> None:
@@ -154,7 +154,7 @@ def local_search(oracle: Oracle, generator: torch.Generator) -> None:
         order = torch.randperm(len(around), generator=generator).tolist()
         best = max((around[i] for i in order), key=oracle.observe)     # trains every neighbour
         state["here"] = best if oracle.observe(best) > value else None  # a local optimum: restart
-    _until_spent(step, oracle, 50 * oracle.budget)
+    _until_spent(step, 50 * oracle.budget)
 
 
 @contextlib.contextmanager
@@ -196,7 +196,7 @@ def _reinforce(oracle: Oracle, generator: torch.Generator, config: ReinforceConf
                                "policy_entropy": float(batch.policy_entropy.detach().mean())})
         trainer.update(batch, torch.tensor(rewards))
     # a policy that has concentrated samples networks it has seen (free): stop at 10 samples per training
-    _until_spent(step, oracle, 10 * oracle.budget // config.num_aggregate)
+    _until_spent(step, 10 * oracle.budget // config.num_aggregate)
 
 
 STRATEGIES = {
