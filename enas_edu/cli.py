@@ -260,7 +260,7 @@ def cmd_info(args) -> int:
     print("  shipped:  UCI digits, King James New Testament (PTB format)")
     from .bench.table import FILE, TABLE_SHA256
     print(f"  ground truth: {FILE.name if FILE.is_file() and TABLE_SHA256 else 'not shipped'} "
-          "(1,728 macro children, digits 8x8; enas-edu study)")
+          "(1,728 macro children x 12 seeds, digits 8x8; enas-edu study)")
     return 0
 
 
@@ -475,7 +475,11 @@ def cmd_study(args) -> int:
     for method, m in summary["methods"].items():
         t = m["true_test"]
         print(f"  {method:>13}: true test accuracy {t['mean']:.4f} +- {t['std']:.4f} (mean +- std over "
-              f"{t['n']} seeds), regret {m['regret']['mean']:.4f}, percentile {m['percentile']['mean']:.1f}")
+              f"{t['n']} seeds, held-out table seeds), regret {m['regret']['mean']:.4f}, percentile "
+              f"{m['percentile']['mean']:.1f}; {m['train_images']['mean']:,.0f} training images")
+    for method, c in summary["paired"].items():
+        print(f"  enas - {method}: {c['mean_difference']:+.4f}, 95% interval [{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}], "
+              f"p = {c['p']:.3f}: {c['verdict']} at {c['n']} seeds (resolution {c['resolution']:.4f})")
     print(f"best of the space: {summary['space_best_test']:.4f}; results in {out}")
     return 0
 

@@ -7,9 +7,21 @@ reference/enas.md section 5):
 - ``no-controller``: the same, controller frozen at its initialisation (paper section 3);
 - ``rsws``: random search with weight sharing (Li & Talwalkar 2019): uniform children;
 - ``random``: no sharing: ``n`` children drawn uniformly, each trained alone once (the table's
-  result for one seed), the best by validation accuracy kept. ``n`` is the equal-budget number:
-  the mean wall-clock of an ``enas`` search divided by the mean time to train one child alone,
-  both measured in this run (the budget unit is CPU seconds of this machine).
+  result for one seed), the best by validation accuracy kept.
+
+**The budget unit is training images**: images that went through a backward pass. A
+shared-weight search costs its shared steps' images (10 epochs x 1,350) plus one training of the
+child it derives (the recipe's 4 epochs x 1,350), since the table's accuracy is that of the child
+trained alone; random sampling costs ``n`` such trainings, and gets the largest ``n`` that does
+not exceed that: ``n = floor(search images / child images) + 1``. Forward-only images (rewards,
+derive) are not counted: they favour the shared-weight methods, which is said with the results.
+CPU seconds are recorded beside, as measured.
+
+**Scoring on seeds nobody chose on.** A run with study seed ``s`` is scored by the mean of the
+table's seeds other than ``s mod S`` (:meth:`~enas_edu.bench.table.GroundTruth.held_out`): random
+sampling chooses on that seed's validation accuracies, and a mean that included it would favour
+its lucky draws. Every method of the same study seed is scored on the same held-out seeds, so
+the comparisons are paired by seed (:func:`~enas_edu.bench.stats.paired`).
 
 The three shared-weight methods train the same supernet for the same number of shared steps and
 derive the same way (:func:`~enas_edu.derive.derive`: ``num_samples`` children scored on one
@@ -42,7 +54,8 @@ from ..derive import derive
 from ..ranking import rank_correlation, shared_scores
 from ..search import Search
 from . import recipe as bench_recipe
-from .table import GroundTruth, sha256
+from .stats import paired
+from .table import GroundTruth, percentile_in, sha256
 
 METHODS = ("enas", "no-controller", "rsws", "random")
 SHARED = ("enas", "no-controller", "rsws")
@@ -131,25 +144,46 @@ def run_method(method: str, seed: int, cfg: StudyConfig, truth: GroundTruth, wor
     t0 = time.perf_counter()
     chosen = derive(run_dir, cfg.num_samples, cfg.top_k, uniform=uniform, seed=seed, device="cpu")
     seconds += time.perf_counter() - t0
-    return {"method": method, "seed": seed, **_scored(truth, chosen.arc), "seconds": seconds,
-            "shared_valid": chosen.full_valid, "correlation": correlation}
+    return {"method": method, "seed": seed, **_scored(truth, chosen.arc, seed), "seconds": seconds,
+            "train_images": search_images(search) + child_images(truth), "shared_valid": chosen.full_valid,
+            "correlation": correlation}
 
 
-def _scored(truth: GroundTruth, arc: str) -> dict:
-    q = truth.query(arc)
-    return {"arc": arc, "true_test": q["test"], "true_valid": q["valid"], "regret": truth.regret(arc),
-            "percentile": truth.percentile(arc)}
+def search_images(search: Search) -> int:
+    """Training images of a finished search's shared steps: per epoch the whole training split,
+    or ``max_train_steps`` batches where that caps it."""
+    task, cfg = search.task, search.config
+    per_epoch = len(task.data.train_x)
+    if cfg.max_train_steps is not None and cfg.max_train_steps < task.num_train_steps():
+        per_epoch = cfg.max_train_steps * cfg.data.batch_size
+    return per_epoch * cfg.epochs
+
+
+def child_images(truth: GroundTruth) -> int:
+    """Training images of one child trained alone with the table's recipe."""
+    return truth.meta["recipe"]["epochs"] * bench_recipe.TRAIN_IMAGES
+
+
+def _scored(truth: GroundTruth, arc: str, seed: int) -> dict:
+    """The child's true test accuracy, regret and percentile on the table's seeds other than
+    ``seed`` mod S (every method of one study seed on the same held-out seeds)."""
+    column = seed % truth.per_seed["test"].shape[1]
+    held, row = truth.held_out(column), truth.index(arc)                        # [A]
+    return {"arc": arc, "true_test": float(held[row]), "true_valid": float(truth.held_out(column, "valid")[row]),
+            "regret": float(held.max() - held[row]), "percentile": percentile_in(held, row),
+            "held_out_of": column}
 
 
 def random_sampling(seed: int, n: int, truth: GroundTruth) -> dict:
-    """``n`` distinct children drawn uniformly, each trained once (seed ``seed`` mod the table's
-    seeds), the best by that training's validation accuracy kept (ties: the first drawn)."""
+    """``n`` distinct children drawn uniformly, each trained once (the table's seed ``seed`` mod S),
+    the best by that training's validation accuracy kept (ties: the first drawn); scored on the
+    other seeds."""
     which = seed % truth.per_seed["valid"].shape[1]
     order = torch.randperm(len(truth), generator=torch.Generator().manual_seed(seed))[:n]
     valid = truth.per_seed["valid"][order, which]
     best = int(order[int(torch.argmax(valid))])
-    return {"method": "random", "seed": seed, **_scored(truth, truth.arcs[best]), "children_trained": n,
-            "seconds": float(truth.seconds[order, which].sum())}
+    return {"method": "random", "seed": seed, **_scored(truth, truth.arcs[best], seed), "children_trained": n,
+            "seconds": float(truth.seconds[order, which].sum()), "train_images": n * child_images(truth)}
 
 
 def _job(args) -> dict:
@@ -167,12 +201,14 @@ def _spread(values: list[float]) -> dict:
 
 def summarize(runs: list[dict], truth: GroundTruth) -> dict:
     """Per method: mean, std, min and max over seeds of the true test accuracy, regret and
-    percentile of the derived child; per method and snapshot, the rank correlations."""
+    percentile of the derived child, and its cost; per method and snapshot, the rank
+    correlations; each other method against ENAS, paired by seed (``paired``)."""
     out = {"space_best_test": float(truth.scores("test").max()), "space": truth.distribution("test"),
-           "methods": {}}
+           "reliability": truth.meta.get("reliability"), "methods": {}, "paired": {}}
     for method in dict.fromkeys(r["method"] for r in runs):
         rows = [r for r in runs if r["method"] == method]
-        m = {k: _spread([r[k] for r in rows]) for k in ("true_test", "regret", "percentile", "seconds")}
+        m = {k: _spread([r[k] for r in rows])
+             for k in ("true_test", "regret", "percentile", "seconds", "train_images")}
         m["found_best"] = sum(r["regret"] == 0 for r in rows)
         if rows[0].get("correlation"):
             m["correlation"] = [
@@ -182,6 +218,11 @@ def summarize(runs: list[dict], truth: GroundTruth) -> dict:
         if method == "random":
             m["children_trained"] = rows[0]["children_trained"]
         out["methods"][method] = m
+    by_seed = {(r["method"], r["seed"]): r["true_test"] for r in runs}
+    seeds = sorted({r["seed"] for r in runs if r["method"] == "enas"})
+    for method in out["methods"]:
+        if method != "enas" and len(seeds) >= 2 and all((method, s) in by_seed for s in seeds):
+            out["paired"][method] = paired([by_seed["enas", s] for s in seeds], [by_seed[method, s] for s in seeds])
     return out
 
 
@@ -208,10 +249,9 @@ def run_study(cfg: StudyConfig, out: str | Path, table_path: str | Path | None =
         for job in jobs:
             runs.append(_job(job))
             _say(progress, runs[-1], len(runs), len(jobs))
-    if "random" in cfg.methods:
-        enas_seconds = sum(r["seconds"] for r in runs if r["method"] == "enas") / len(cfg.seeds)
-        per_child = float(truth.seconds.mean())
-        n = max(1, round(enas_seconds / per_child))
+    if "random" in cfg.methods:          # the most children whose training images fit ENAS's
+        enas_images = max(r["train_images"] for r in runs if r["method"] == "enas")
+        n = enas_images // child_images(truth)
         runs += [random_sampling(s, n, truth) for s in cfg.seeds]
     summary = summarize(runs, truth)
     summary.update(wall_seconds=time.perf_counter() - t0, workers=cfg.workers)
