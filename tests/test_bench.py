@@ -226,6 +226,23 @@ def test_paired_comparison_reads_known_differences():
         paired([1.0, 2.0], [1.0])
 
 
+def test_paired_t_agrees_with_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    from enas_edu.bench.stats import paired_t, t_quantile
+    for dof in (1, 2, 5, 30):
+        assert t_quantile(0.975, dof) == pytest.approx(stats.t.ppf(0.975, dof), rel=1e-9)
+    g = torch.Generator().manual_seed(1)
+    for n in (3, 5, 12):
+        a = torch.randn(n, generator=g, dtype=torch.float64)
+        b = a - 0.4 + 0.3 * torch.randn(n, generator=g, dtype=torch.float64)
+        r, ref = paired_t(a, b), stats.ttest_rel(a.numpy(), b.numpy())
+        assert r["p"] == pytest.approx(ref.pvalue, rel=1e-7)
+        lo, hi = ref.confidence_interval(0.95)
+        assert r["ci"] == pytest.approx([lo, hi], rel=1e-7)
+        assert r["verdict"] == ("cannot be told apart" if ref.pvalue >= 0.05 else
+                                "higher" if ref.statistic > 0 else "lower")
+
+
 def test_generator_shards_resume_past_a_torn_line_and_refuse_another_recipe(tmp_path, monkeypatch):
     import importlib.util
     from pathlib import Path

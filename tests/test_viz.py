@@ -263,6 +263,10 @@ def test_plot_ranking_draws_each_shared_method_with_its_legend_below():
     assert list(means[0].get_xdata()) == [1, 3, 10] and list(means[0].get_ydata()) == [0.01, 0.03, 0.1]
     legend = ax.get_legend().get_window_extent()
     assert not legend.overlaps(ax.get_window_extent()) and legend.y0 >= 0
+    # with the table's reliability recorded, its ceiling is drawn as a dashed line at that tau
+    summary["reliability"] = {"ceiling_kendall": 0.75}
+    ax = plot_ranking(summary).axes[0]
+    assert [tuple(line.get_ydata()) for line in ax.lines if line.get_linestyle() == "--"] == [(0.75, 0.75)]
 
 
 @pytest.mark.parametrize("name", ["micro", "rnn"])

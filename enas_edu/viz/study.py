@@ -38,7 +38,8 @@ def plot_found(runs: list[dict], truth, ax=None):
 
 def plot_ranking(summary: dict, ax=None):
     """Kendall's tau between shared-weight and true scores over the scored children, by epoch
-    (mean +- std over seeds), for the three methods that share weights."""
+    (mean +- std over seeds), for the three methods that share weights, under the table's
+    ceiling (the tau a scorer that knew every true accuracy would reach, where recorded)."""
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.9, 3.8))
     for m in SHARED:
         rows = summary["methods"].get(m, {}).get("correlation")
@@ -49,6 +50,9 @@ def plot_ranking(summary: dict, ax=None):
         std = [r["kendall_tau"]["std"] for r in rows]
         ax.errorbar(epochs, mean, yerr=std, marker="o", capsize=3, label=LABELS[m].replace("\n", " "))
     ax.axhline(0, color="0.5", lw=0.8)
+    ceiling = (summary.get("reliability") or {}).get("ceiling_kendall")
+    if ceiling is not None:             # what a scorer that knew every true accuracy would reach
+        ax.axhline(ceiling, color="0.3", ls="--", lw=1, label=f"ceiling of the table ({ceiling:.2f})")
     ax.set_xlabel("epoch of the search (shared weights trained so far)", fontsize=10)
     ax.set_ylabel("Kendall tau, shared vs true", fontsize=10)
     ax.set_title("how well the shared weights rank every child", fontsize=11)
