@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from enas_edu.bench import recipe, table
-from enas_edu.bench.study import StudyConfig, random_sampling, run_study, shared_scores, study_search_config
+from enas_edu.bench.study import (StudyConfig, policy_snapshot, random_sampling, run_study, shared_scores,
+                                  study_search_config)
 from enas_edu.bench.table import GroundTruth, write_table
 from enas_edu.data.embedded import digits_arrays
 from enas_edu.ranking import rank_correlation
@@ -133,6 +134,8 @@ def test_scoring_every_child_leaves_the_search_unchanged(tmp_path):
     scored.run(stop_at=1)
     first = shared_scores(scored, archs)
     assert torch.equal(first, shared_scores(scored, archs))   # scoring twice gives the same scores
+    snapshot = policy_snapshot(scored, GroundTruth.load())    # so does looking at the policy
+    assert snapshot == policy_snapshot(scored, GroundTruth.load()) and 1 <= snapshot["distinct"] <= 200
     scored.run()
     for a, b in zip(plain.net.state_dict().values(), scored.net.state_dict().values()):
         assert torch.equal(a, b)
@@ -156,6 +159,11 @@ def test_a_tiny_study_scores_each_choice_from_the_table(tmp_path):
         assert r["true_test"] == pytest.approx(mine) and r["regret"] == pytest.approx(float(held.max()) - mine)
         assert r["percentile"] == pytest.approx(
             100 * (float((held < mine).sum()) + 0.5 * (float((held == mine).sum()) - 1)) / (len(truth) - 1))
+        if r["method"] == "enas":             # the policy before the search and after every epoch
+            assert [p["epoch"] for p in r["policy"]] == list(range(cfg.epochs + 1))
+            signs = r["advantage_signs"]
+            updates = cfg.epochs * study_search_config(cfg, 0).reinforce.train_steps
+            assert signs["positive"] + signs["negative"] == updates
         if r["method"] != "random":
             assert [c["epoch"] for c in r["correlation"]] == list(cfg.snapshots)
             assert all(-1 <= c["kendall_tau"] <= 1 and c["n"] == cfg.score_archs for c in r["correlation"])

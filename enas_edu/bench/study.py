@@ -129,24 +129,45 @@ def run_method(method: str, seed: int, cfg: StudyConfig, truth: GroundTruth, wor
         arcs = [arcs[i] for i in sorted(pick.tolist())]
     archs = [space.from_arc_string(a) for a in arcs]
     true = truth.scores("test")[[truth.index(a) for a in arcs]]                 # [len(arcs)]
-    seconds, correlation = 0.0, []
+    seconds, correlation, policy = 0.0, [], []
     t0 = time.perf_counter()
     search = Search(search_cfg, run_dir, progress=False)
     seconds += time.perf_counter() - t0
-    for epoch in sorted(set(cfg.snapshots) | {cfg.epochs}):
+    learns = search_cfg.train_controller and not uniform
+    if learns:
+        policy.append({"epoch": 0, **policy_snapshot(search, truth)})
+    for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         search.run(stop_at=epoch)
         seconds += time.perf_counter() - t0
+        if learns:
+            policy.append({"epoch": epoch, **policy_snapshot(search, truth)})
         if epoch in cfg.snapshots:
             r = rank_correlation(shared_scores(search, archs), true, top_k=10)
             correlation.append({"epoch": epoch, "kendall_tau": r["kendall_tau"], "spearman_rho": r["spearman_rho"],
                                 "top10_overlap": r[f"top{min(10, len(archs))}_overlap"], "n": r["n"]})
+    advantages = [r["advantage"] for r in search.run_dir.read() if r.get("phase") == "controller"]
     t0 = time.perf_counter()
     chosen = derive(run_dir, cfg.num_samples, cfg.top_k, uniform=uniform, seed=seed, device="cpu")
     seconds += time.perf_counter() - t0
     return {"method": method, "seed": seed, **_scored(truth, chosen.arc, seed), "seconds": seconds,
             "train_images": search_images(search) + child_images(truth), "shared_valid": chosen.full_valid,
-            "correlation": correlation}
+            "correlation": correlation, "policy": policy,
+            "advantage_signs": {"positive": sum(a > 0 for a in advantages), "negative": sum(a < 0 for a in advantages)}}
+
+
+@torch.no_grad()
+def policy_snapshot(search: Search, truth: GroundTruth, samples: int = 200) -> dict:
+    """Where the controller's policy stands, judged by the truth the search never reads: the mean
+    true test accuracy (all seeds) of ``samples`` children it draws now, how many of them are
+    distinct, and its mean policy entropy (nats). The draws use a generator of their own, so the
+    search's random streams, and the search itself, are unchanged."""
+    g = torch.Generator(device=search.device).manual_seed(2**31 - 1)
+    batch = search.controller.sample_batch(samples, generator=g)
+    arcs = [search.space.to_arc_string(a) for a in batch.archs]
+    true = truth.scores("test")[[truth.index(a) for a in arcs]]
+    return {"sample_true": float(true.mean()), "distinct": len(set(arcs)),
+            "policy_entropy": float(batch.policy_entropy.mean())}
 
 
 def search_images(search: Search) -> int:
@@ -202,7 +223,9 @@ def _spread(values: list[float]) -> dict:
 def summarize(runs: list[dict], truth: GroundTruth) -> dict:
     """Per method: mean, std, min and max over seeds of the true test accuracy, regret and
     percentile of the derived child, and its cost; per method and snapshot, the rank
-    correlations; each other method against ENAS, paired by seed (``paired``)."""
+    correlations; for a trained controller, its policy per epoch (:func:`policy_snapshot`) and
+    how many updates had a positive and a negative mean advantage; each other method against
+    ENAS, paired by seed (``paired``)."""
     out = {"space_best_test": float(truth.scores("test").max()), "space": truth.distribution("test"),
            "reliability": truth.meta.get("reliability"), "methods": {}, "paired": {}}
     for method in dict.fromkeys(r["method"] for r in runs):
@@ -215,6 +238,11 @@ def summarize(runs: list[dict], truth: GroundTruth) -> dict:
                 {"epoch": c["epoch"], **{k: _spread([r["correlation"][i][k] for r in rows])
                                          for k in ("kendall_tau", "spearman_rho", "top10_overlap")}}
                 for i, c in enumerate(rows[0]["correlation"])]
+        if rows[0].get("policy"):
+            m["policy"] = [{"epoch": e["epoch"], **{k: _spread([r["policy"][i][k] for r in rows])
+                                                    for k in ("sample_true", "policy_entropy", "distinct")}}
+                           for i, e in enumerate(rows[0]["policy"])]
+            m["advantage_signs"] = {k: sum(r["advantage_signs"][k] for r in rows) for k in ("positive", "negative")}
         if method == "random":
             m["children_trained"] = rows[0]["children_trained"]
         out["methods"][method] = m
