@@ -3,12 +3,17 @@
 Usage: ``python benchmarks/fidelity.py [--seeds 4] [--workers 2] [--micro-epochs 5]``
 
 1. **Against the ground truth** (``enas_edu.bench``): the study's ENAS search (the book profile's
-   macro settings on the 3-layer space, the digits at 8 x 8, 20 epochs, then ``derive``) with
+   macro settings on the 3-layer space, the digits at 8 x 8, 10 epochs, then ``derive``) with
    one switch turned at a time, ``--seeds`` seeds each, the same seeds for every setting; each
-   derived child is scored by its true test accuracy in the table:
+   derived child is scored by its true test accuracy in the table (held-out seeds, as the
+   study scores), paired by seed with the default:
    ``case_quirk`` (every op runs max pool, as the official tf.case did), ``dense_updates``
-   (weight decay and momentum for unused shared weights) and ``init="official"`` (He normal
-   over the official stored shapes).
+   (weight decay and momentum for unused shared weights), ``init="official"`` (He normal
+   over the official stored shapes), the controller's Adam epsilon in TF1's form and its
+   baseline started at the first rewards. Beside each: whether the controller learned, by the
+   truth (the mean true accuracy of 200 children its policy draws after the last epoch, minus
+   the space's mean, which is what uniform sampling draws), its policy entropy before and after,
+   and how many updates had a positive and a negative mean advantage.
 2. **Cost of dense updates**: seconds per shared-weight step of the book micro and macro
    supernets, dense vs sparse, interleaved in one process.
 3. **Auxiliary head in the micro search**: the book micro search for ``--micro-epochs``
@@ -47,7 +52,35 @@ SETTINGS = {
     "case_quirk=True": lambda c: dataclasses.replace(c, net=dataclasses.replace(c.net, case_quirk=True)),
     "dense_updates=True": lambda c: dataclasses.replace(c, optim=dataclasses.replace(c.optim, dense_updates=True)),
     'init="official"': lambda c: dataclasses.replace(c, net=dataclasses.replace(c.net, init="official")),
+    # the controller (issue #27 item 1, issue #28 item 6): Adam's epsilon in TF1's form, the
+    # baseline started at the first rewards, and both
+    'adam_eps_form="tf"': lambda c: dataclasses.replace(c, reinforce=dataclasses.replace(c.reinforce,
+                                                                                         adam_eps_form="tf")),
+    'baseline_start="first"': lambda c: dataclasses.replace(c, reinforce=dataclasses.replace(c.reinforce,
+                                                                                             baseline_start="first")),
+    'both (first, tf)': lambda c: dataclasses.replace(c, reinforce=dataclasses.replace(
+        c.reinforce, baseline_start="first", adam_eps_form="tf")),
 }
+
+
+def _controller(lr: float, form: str = "torch", steps: int | None = None):
+    """A book-profile candidate: the controller's learning rate (and Adam form, updates per epoch),
+    the baseline started at the first rewards."""
+    def change(c):
+        return dataclasses.replace(c, reinforce=dataclasses.replace(
+            c.reinforce, lr=lr, adam_eps_form=form, baseline_start="first",
+            train_steps=steps or c.reinforce.train_steps))
+    return change
+
+
+# Candidates for the book profile's controller (issue #30 item 2, issue #28 item 6): does a larger
+# step, or more updates, let the policy concentrate within a book-length search?
+SETTINGS.update({
+    "lr 0.01, first": _controller(0.01),
+    "lr 0.05, first": _controller(0.05),
+    "lr 0.05, first, tf": _controller(0.05, "tf"),
+    "lr 0.05, first, 30 updates/epoch": _controller(0.05, steps=30),
+})
 
 
 def _truth_job(args):
@@ -63,19 +96,33 @@ def _truth_job(args):
     return setting, seed, r
 
 
-def against_truth(seeds: int, workers: int) -> str:
+def against_truth(seeds: int, workers: int, names: list[str] | None = None) -> str:
+    names = [next(iter(SETTINGS))] + [n for n in (names or SETTINGS) if n != next(iter(SETTINGS))]
     jobs = []
     with tempfile.TemporaryDirectory() as work:
-        jobs = [(s, seed, work) for seed in range(seeds) for s in SETTINGS]
+        jobs = [(s, seed, work) for seed in range(seeds) for s in names]
         with mp.get_context("spawn").Pool(workers) as pool:
             results = pool.map(_truth_job, jobs)
-    lines = ["| setting | true test acc (mean ± std) | per seed | percentile (mean) | seconds (mean) |",
-             "|---|---|---|---|---|"]
-    for s in SETTINGS:
-        rows = [r for setting, _, r in sorted(results, key=lambda x: x[1]) if setting == s]
+    from enas_edu.bench.stats import paired
+    from enas_edu.bench.table import GroundTruth
+    uniform = float(GroundTruth.load().scores("test").mean())
+    lines = ["| setting | true test acc (mean ± std) | minus default, paired (95% interval; verdict) | "
+             "percentile (mean) | policy's samples minus uniform, last epoch | policy entropy, first → last "
+             "epoch (nats) | updates with advantage > 0 / < 0 | seconds (mean) |",
+             "|---|---|---|---|---|---|---|---|"]
+    by = {s: [r for setting, _, r in sorted(results, key=lambda x: x[1]) if setting == s] for s in names}
+    default = [r["true_test"] for r in by[next(iter(SETTINGS))]]
+    for s, rows in by.items():
         acc = [r["true_test"] for r in rows]
-        lines.append(f"| {s} | {statistics.mean(acc):.4f} ± {statistics.stdev(acc):.4f} | "
-                     f"{', '.join(f'{a:.4f}' for a in acc)} | {statistics.mean(r['percentile'] for r in rows):.1f} | "
+        diff = "" if acc == default else (lambda c: f"{c['mean_difference']:+.4f} ([{c['ci'][0]:+.4f}, "
+                                                   f"{c['ci'][1]:+.4f}]; {c['verdict']})")(paired(acc, default))
+        gain = statistics.mean(r["policy"][-1]["sample_true"] for r in rows) - uniform
+        entropy = (statistics.mean(r["policy"][0]["policy_entropy"] for r in rows),
+                   statistics.mean(r["policy"][-1]["policy_entropy"] for r in rows))
+        signs = [sum(r["advantage_signs"][k] for r in rows) for k in ("positive", "negative")]
+        lines.append(f"| {s} | {statistics.mean(acc):.4f} ± {statistics.stdev(acc):.4f} | {diff} | "
+                     f"{statistics.mean(r['percentile'] for r in rows):.1f} | {gain:+.4f} | "
+                     f"{entropy[0]:.3f} → {entropy[1]:.3f} | {signs[0]} / {signs[1]} | "
                      f"{statistics.mean(r['seconds'] for r in rows):.0f} |")
     return "\n".join(lines)
 
@@ -188,13 +235,15 @@ def main() -> None:
     parser.add_argument("--rnn-epochs", type=int, default=3)
     parser.add_argument("--rnn-final-epochs", type=int, default=5)
     parser.add_argument("--skip", nargs="*", default=[], choices=["truth", "cost", "aux", "rnn", "final"])
+    parser.add_argument("--settings", nargs="*", default=None, choices=list(SETTINGS),
+                        help="rows of the truth table (default: all; the default row is always run)")
     args = parser.parse_args()
     import torch
     print(f"hardware: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
           f"torch {torch.__version__}; command: python benchmarks/fidelity.py {' '.join(sys.argv[1:])}\n")
     if "truth" not in args.skip:
         print(f"### Against the ground truth ({args.seeds} seeds, {args.workers} processes)\n")
-        print(against_truth(args.seeds, args.workers), "\n", flush=True)
+        print(against_truth(args.seeds, args.workers, args.settings), "\n", flush=True)
     if "cost" not in args.skip:
         print("### Cost of dense updates\n")
         print(dense_cost(), "\n", flush=True)

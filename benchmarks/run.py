@@ -36,11 +36,12 @@ variant and every machine trains the same children). The tiny configs keep the o
 (12 macro layers, 5 micro nodes, 9 RNN nodes) at small widths, so the same arc strings apply.
 
 Naive path: one Python-loop SGD update per parameter, the RNN's node matrices picked and its
-input projection computed at every time step, and children scored one by one. Fast path:
-``OptimConfig(foreach=True)``, ``RNNNetConfig(hoist=True)`` and, for the RNN,
-``SearchConfig(batched_rewards=True)`` (the defaults of the library). On a GPU a third path,
-``amp``, adds what a search does there by default: bf16 autocast (fp16 with a gradient scaler
-where bf16 is missing, as on a T4) and channels_last for the CNNs.
+input projection computed at every time step, children scored one by one, and the CNNs in the
+default (contiguous) memory layout. Fast path:
+``OptimConfig(foreach=True)``, ``RNNNetConfig(hoist=True)``, channels_last for the CNNs and,
+for the RNN, ``SearchConfig(batched_rewards=True)`` (the defaults of the library). On a GPU a
+third path, ``amp``, adds what a search does there by default: bf16 autocast (fp16 with a
+gradient scaler where bf16 is missing, as on a T4).
 
 Projection: epoch = steps per epoch x step time + train_steps x (update time + the time to score
 ``num_aggregate`` children), with 45,000 training images (CIFAR-10's search split) or 929,589
@@ -79,7 +80,7 @@ TINY = {"micro": MicroNetConfig(num_layers=2, out_filters=8),
         "macro": MacroNetConfig(num_layers=12, out_filters=8),
         "rnn": RNNNetConfig(vocab_size=1000, hidden_size=32)}
 TINY_BATCH = 8
-PATHS = ("naive", "fast", "amp")   # amp: fast + bf16 autocast (fp16 + scaler without bf16) + channels_last; CUDA only
+PATHS = ("naive", "fast", "amp")   # amp: fast + bf16 autocast (fp16 + scaler without bf16); CUDA only
 
 
 # ------------------------------------------------------------------------------- setup
@@ -115,7 +116,7 @@ def setup(space: str, config: str, path: str, device: torch.device):
         eval_batch = batch
     else:
         batch = (torch.randn(B, 3, 32, 32, generator=g).to(device), torch.randint(0, 10, (B,), generator=g).to(device))
-        if path == "amp" and device.type == "cuda":   # the search's CUDA default for the CNNs
+        if fast:                        # the search's layout for the CNNs, on every device (issue #30)
             net = net.to(memory_format=torch.channels_last)
             batch = (batch[0].contiguous(memory_format=torch.channels_last), batch[1])
         eval_batch, items = batch, B

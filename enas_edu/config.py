@@ -240,7 +240,7 @@ class SearchConfig:
     #: "fp16"; "fp32" none, as the official code. Rewards and losses are reduced in fp32 whatever
     #: the choice; on a CPU every choice runs fp32.
     precision: str = "auto"
-    channels_last: bool = True          # CUDA only
+    channels_last: bool = True          # CNNs, every device (faster on CPUs too: BENCHMARKS.md)
 
     def __post_init__(self):
         if self.space not in SPACES:
