@@ -77,8 +77,13 @@ def test_the_fidelity_benchmark_times_dense_and_sparse_updates_of_both_supernets
     lines = module.dense_cost(steps=2).splitlines()
     assert [line.split("|")[1].strip() for line in lines[2:]] == ["macro", "micro"]
     assert all(float(line.split("|")[5]) > 0 for line in lines[2:])      # the dense / sparse ratio
-    assert set(module.SETTINGS) == {"default (book profile)", "case_quirk=True", "dense_updates=True",
-                                    'init="official"'}
+    from enas_edu.bench.study import StudyConfig, study_search_config
+    base = study_search_config(StudyConfig.profile("book"), 0)
+    changed = {name: change(base) for name, change in module.SETTINGS.items()}
+    assert changed.pop("default (book profile)") == base
+    assert all(c != base for c in changed.values())                    # every other row changes it
+    assert changed['baseline_start="zero"'].reinforce.baseline_start == "zero" != base.reinforce.baseline_start
+    assert changed["controller lr 0.001 (macro script)"].reinforce.lr == 0.001 != base.reinforce.lr
 
 
 def test_the_precision_script_runs_and_finds_no_drift_on_a_cpu(tmp_path):
