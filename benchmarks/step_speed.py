@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/step_speed.py                       # old = 569ffcd, 1 and 2 threads
     python benchmarks/step_speed.py --old 569ffcd --reps 3 --steps 4 --threads 1 2
+    python benchmarks/step_speed.py --old b69a598 --book 3 --reps 2   # the book profile's searches
 
 One shared-weight step as the search takes it (``Search._shared_phase``): a child sampled from
 the controller, the forward and backward pass of the supernet on one batch, gradient clipping
@@ -105,6 +106,28 @@ def worker(space: str, threads: int, steps: int, channels_last: bool) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def book_worker(space: str, epochs: int) -> dict:
+    """``epochs`` epochs of the version's own book-profile search of ``space`` (its data, network
+    and controller settings as that version defines them): seconds per epoch and controller
+    updates per CPU minute."""
+    import tempfile
+    import time
+
+    import torch
+
+    from enas_edu.config import search_config
+    from enas_edu.search import run_search
+
+    torch.set_num_threads(2)
+    cfg = search_config(space, "book", epochs=epochs)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        search = run_search(cfg, Path(tmp) / "run", progress=False)
+        seconds = time.perf_counter() - t0
+        updates = sum(1 for r in search.run_dir.read() if r["phase"] == "controller")
+    return {"epoch_s": seconds / epochs, "updates_per_minute": 60 * updates / seconds, "data": cfg.data.dataset}
+
+
 def layout_rule(tree: Path) -> bool:
     """Whether that version's search puts a CNN in channels_last on a CPU (before issue #30's
     change it did so on CUDA only)."""
@@ -121,6 +144,15 @@ def run_one(tree: Path, space: str, threads: int, steps: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_book(tree: Path, space: str, epochs: int) -> dict:
+    code = (f"import json, sys; sys.path.insert(0, {str(tree)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+            f"import step_speed; print(json.dumps(step_speed.book_worker({space!r}, {epochs})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tree)
+    if out.returncode != 0:
+        raise SystemExit(f"step_speed: book {space} at {tree} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--old", default="569ffcd", help="the commit to compare with (default 569ffcd)")
@@ -128,6 +160,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per process (after a warm-up)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--book", type=int, default=0, metavar="EPOCHS",
+                        help="instead: EPOCHS epochs of each version's own book-profile macro and micro "
+                             "searches (2 threads): seconds per epoch, controller updates per CPU minute")
     args = parser.parse_args()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "enas_edu"], cwd=ROOT, capture_output=True, text=True).stdout
@@ -137,6 +172,8 @@ def main() -> None:
                        capture_output=True)
         try:
             trees = {"old": old_tree, "new": ROOT}
+            if args.book:
+                return book_table(trees, args)
             results = {}
             for space in args.configs:
                 for threads in args.threads:
@@ -163,6 +200,26 @@ def main() -> None:
             print(f"| {space} | {threads} | {statistics.median(old):.3f} ({min(old):.3f}-{max(old):.3f}) | "
                   f"{statistics.median(new):.3f} ({min(new):.3f}-{max(new):.3f}) | "
                   f"{statistics.median(old) / statistics.median(new):.2f} | {rss[0]:.0f} / {rss[1]:.0f} |")
+
+
+def book_table(trees: dict, args) -> None:
+    rows = {}
+    for space in ("macro", "micro"):
+        for rep in range(args.reps):
+            for version in (("old", "new") if rep % 2 == 0 else ("new", "old")):
+                rows.setdefault((space, version), []).append(run_book(trees[version], space, args.book))
+    print(f"each version's own book-profile search, {args.book} epochs, 2 threads, {args.reps} interleaved "
+          f"repetitions (medians); old {args.old}; command: python benchmarks/step_speed.py "
+          f"{' '.join(sys.argv[1:])}\n")
+    print("| search | old data | old s/epoch | old updates / CPU min | new data | new s/epoch | "
+          "new updates / CPU min | new / old updates per minute |")
+    print("|---|---|---|---|---|---|---|---|")
+    for space in ("macro", "micro"):
+        old, new = rows[space, "old"], rows[space, "new"]
+        med = lambda rs, k: statistics.median(r[k] for r in rs)                      # noqa: E731
+        print(f"| {space} | {old[0]['data']} | {med(old, 'epoch_s'):.1f} | {med(old, 'updates_per_minute'):.0f} | "
+              f"{new[0]['data']} | {med(new, 'epoch_s'):.1f} | {med(new, 'updates_per_minute'):.0f} | "
+              f"{med(new, 'updates_per_minute') / med(old, 'updates_per_minute'):.1f} |")
 
 
 if __name__ == "__main__":
