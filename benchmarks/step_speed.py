@@ -134,23 +134,23 @@ def layout_rule(tree: Path) -> bool:
     return "cuda and config.channels_last" not in (tree / "enas_edu" / "search.py").read_text()
 
 
-def run_one(tree: Path, space: str, threads: int, steps: int) -> dict:
-    channels_last = space != "rnn" and layout_rule(tree)
+def in_version(tree: Path, call: str) -> dict:
+    """``step_speed.<call>`` in a process of its own that imports the library of ``tree``."""
     code = (f"import json, sys; sys.path.insert(0, {str(tree)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
-            f"import step_speed; print(json.dumps(step_speed.worker({space!r}, {threads}, {steps}, {channels_last})))")
+            f"import step_speed; print(json.dumps(step_speed.{call}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tree)
     if out.returncode != 0:
-        raise SystemExit(f"step_speed: {space} at {tree} failed:\n{out.stderr}")
+        raise SystemExit(f"step_speed: {call} at {tree} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_one(tree: Path, space: str, threads: int, steps: int) -> dict:
+    channels_last = space != "rnn" and layout_rule(tree)
+    return in_version(tree, f"worker({space!r}, {threads}, {steps}, {channels_last})")
 
 
 def run_book(tree: Path, space: str, epochs: int) -> dict:
-    code = (f"import json, sys; sys.path.insert(0, {str(tree)!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
-            f"import step_speed; print(json.dumps(step_speed.book_worker({space!r}, {epochs})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tree)
-    if out.returncode != 0:
-        raise SystemExit(f"step_speed: book {space} at {tree} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return in_version(tree, f"book_worker({space!r}, {epochs})")
 
 
 def main() -> None:

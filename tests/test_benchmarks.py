@@ -93,3 +93,16 @@ def test_the_precision_script_runs_and_finds_no_drift_on_a_cpu(tmp_path):
     r = module.compare("micro", "bf16", 4, "cpu", tmp_path)   # a CPU runs every precision in fp32
     assert r["against"] == "float32" and r["max_loss_drift"] == 0.0 and r["max_reward_drift"] == 0.0
     assert r["seconds_fp32"] > 0 and r["mean_reward_fp32"] == r["mean_reward_other"]
+
+
+def test_the_step_benchmark_reads_each_versions_layout_and_times_a_step(tmp_path):
+    spec = importlib.util.spec_from_file_location("step_speed", ROOT / "benchmarks" / "step_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.layout_rule(ROOT)                                    # this tree: channels_last on a CPU
+    old = tmp_path / "enas_edu"
+    old.mkdir()
+    (old / "search.py").write_text("channels_last=cuda and config.channels_last, run_dir=...")
+    assert not module.layout_rule(tmp_path)                            # before issue #30: CUDA only
+    r = module.in_version(ROOT, "worker('rnn', 1, 1, False)")          # a process of its own
+    assert r["step_s"] > 0 and r["peak_rss_mb"] > 100
