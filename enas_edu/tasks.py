@@ -168,7 +168,8 @@ class ImageTask:
         d = self.data
         augment = Augment(cutout=cfg.cutout, cutout_shape=cfg.cutout_shape, flip=cfg.flip) if cfg.augment else None
         self.train = ImageBatches(d.train_x, d.train_y, cfg.batch_size, d.mean, d.std, augment=augment,
-                                  seed=seed, channels_last=channels_last)
+                                  seed=seed, drop_last=cfg.drop_last and len(d.train_x) >= cfg.batch_size,
+                                  channels_last=channels_last)
         self.reward_position = [0, 0]   # (pass over the validation set, batch index)
         if d.valid_x is not None:
             self.valid = ImageBatches(d.valid_x, d.valid_y, cfg.batch_size, d.mean, d.std, seed=seed + 1,

@@ -160,3 +160,35 @@ def test_the_test_split_one_word_at_a_time_equals_longer_windows():
     from enas_edu.config import final_config
     paper = final_config("rnn", "0 1 1 0 1 2", "paper").data
     assert (paper.eval_batch_size, paper.test_batch_size, paper.test_bptt) == (64, 1, 1)
+
+
+def test_branch_bn_eps_sets_only_the_kxk_batch_norm_of_each_search_branch():
+    """The official _conv_branch normalises its k x k conv with batch_norm_with_mask (eps 1e-3)."""
+    paper = search_config("macro", "paper").net
+    assert paper.branch_bn_eps == 1e-3 and search_config("macro", "book").net.branch_bn_eps == 1e-5
+    net = MacroNet(dataclasses.replace(paper, num_layers=3, out_filters=8))
+    eps = {name: m.eps for name, m in net.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    kxk = {n for n in eps if ".branches." in n and n.split(".branches.")[1].split(".")[:2] in
+           [[str(op), "1"] for op in range(4)]}
+    assert len(kxk) == 3 * 4                                   # 3 layers x the 4 convolution branches
+    assert all(eps[n] == 1e-3 for n in kxk) and all(e == 1e-5 for n, e in eps.items() if n not in kxk)
+    x = torch.randn(4, 3, 8, 8)
+    other = MacroNet(dataclasses.replace(paper, num_layers=3, out_filters=8, branch_bn_eps=1e-5))
+    other.load_state_dict(net.state_dict())
+    arch = net.space.sample(torch.Generator().manual_seed(0))
+    assert not torch.equal(net(x, arch), other(x, arch))      # the eps reaches the forward pass
+    with pytest.raises(ValueError, match="branch_bn_eps"):
+        dataclasses.replace(paper, branch_bn_eps=0.0)
+
+
+def test_drop_last_keeps_only_full_training_batches():
+    from enas_edu.config import DataConfig
+    from enas_edu.tasks import ImageTask
+    for space in ("macro", "micro"):
+        assert search_config(space, "paper").data.drop_last and not search_config(space, "book").data.drop_last
+    cfg = DataConfig("digits8", batch_size=64, eval_batch_size=150, augment=False)
+    kept = ImageTask(cfg, "search", 0, torch.device("cpu"))
+    dropped = ImageTask(dataclasses.replace(cfg, drop_last=True), "search", 0, torch.device("cpu"))
+    assert kept.num_train_steps() == 22 and dropped.num_train_steps() == 1350 // 64 == 21
+    sizes = [len(y) for _, y in dropped.train_epoch(0)]
+    assert sizes == [64] * 21 and [len(y) for _, y in kept.train_epoch(0)][-1] == 1350 - 21 * 64

@@ -64,6 +64,10 @@ class MacroNetConfig:
     separable_as_conv: bool = True  # final style: the official fixed layer's full convs
     case_quirk: bool = False        # search style: every op runs the last branch, as tf.case did
     init: str = "pytorch"           # or "official": create_weight's he_normal (supernets/init.py)
+    #: search style: eps of the batch norm after each branch's k x k convolution. The official
+    #: _conv_branch normalises it with batch_norm_with_mask (image_ops.py), whose eps is 1e-3,
+    #: where every other batch norm uses 1e-5; the paper and colab profiles follow it.
+    branch_bn_eps: float = 1e-5
 
     def __post_init__(self):
         if self.style not in STYLES:
@@ -77,6 +81,8 @@ class MacroNetConfig:
             raise ValueError("num_layers must be >= 1 and out_filters an even number >= 2")
         if not 0 < self.keep_prob <= 1:
             raise ValueError(f"keep_prob must be in (0, 1], got {self.keep_prob}")
+        if not self.branch_bn_eps > 0:
+            raise ValueError(f"branch_bn_eps must be > 0, got {self.branch_bn_eps}")
 
     @property
     def reduction_after(self) -> tuple[int, ...]:
@@ -98,7 +104,8 @@ def _branch(op: int, C_in: int, C: int, config: MacroNetConfig) -> nn.Module:
     kernel = 3 if op in (0, 1) else 5
     if config.style == "search":
         if op < 4:
-            return nn.Sequential(ConvBNReLU(C_in, C, 1), ConvBNReLU(C, C, kernel, separable=op in (1, 3)))
+            return nn.Sequential(ConvBNReLU(C_in, C, 1), ConvBNReLU(C, C, kernel, separable=op in (1, 3),
+                                                                    bn_eps=config.branch_bn_eps))
         return nn.Sequential(ConvBNReLU(C_in, C, 1), Pool("avg" if op == 4 else "max"))
     if op < 4:
         if op in (1, 3) and not config.separable_as_conv:

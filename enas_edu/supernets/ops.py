@@ -23,9 +23,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def batch_norm(channels: int, track_stats: bool = True) -> nn.BatchNorm2d:
-    """``image_ops.batch_norm``: affine, eps 1e-5, decay 0.9; batch statistics only if not tracked."""
-    return nn.BatchNorm2d(channels, eps=1e-5, momentum=0.1, track_running_stats=track_stats)
+def batch_norm(channels: int, track_stats: bool = True, eps: float = 1e-5) -> nn.BatchNorm2d:
+    """``image_ops.batch_norm``: affine, eps 1e-5, decay 0.9; batch statistics only if not tracked.
+    (``batch_norm_with_mask`` uses eps 1e-3: ``MacroNetConfig.branch_bn_eps``.)"""
+    return nn.BatchNorm2d(channels, eps=eps, momentum=0.1, track_running_stats=track_stats)
 
 
 class ReLUConvBN(nn.Sequential):
@@ -43,13 +44,13 @@ class ConvBNReLU(nn.Sequential):
     """Conv -> BN -> ReLU: the branches of the macro search (``_conv_branch``)."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int = 1, separable: bool = False,
-                 track_stats: bool = True):
+                 track_stats: bool = True, bn_eps: float = 1e-5):
         if separable:  # depthwise k x k then pointwise 1 x 1, channel multiplier 1
             conv = [nn.Conv2d(c_in, c_in, kernel, 1, kernel // 2, groups=c_in, bias=False),
                     nn.Conv2d(c_in, c_out, 1, bias=False)]
         else:
             conv = [nn.Conv2d(c_in, c_out, kernel, 1, kernel // 2, bias=False)]
-        super().__init__(*conv, batch_norm(c_out, track_stats), nn.ReLU())
+        super().__init__(*conv, batch_norm(c_out, track_stats, bn_eps), nn.ReLU())
 
 
 class SepConv(nn.Sequential):
