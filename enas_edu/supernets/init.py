@@ -12,7 +12,8 @@ the *stored* shape:
   (pointwise), one row per input the node may read, and ``final_conv`` as
   ``[num_nodes + 2, C * C]``. For a 2-D shape TF takes ``shape[0]`` as the fan-in, so these
   weights start with ``std = sqrt(2 / (node + 2))`` rather than ``sqrt(2 / (k * k * C))``:
-  about 0.7 to 1.0 instead of about 0.15 for C = 20. Batch norm follows every such
+  from 1.0 (node 0, two inputs) down to 0.58 (node 4 of 5, six inputs) instead of about 0.15
+  for C = 20. Batch norm follows every such
   convolution, so the scale mostly washes out of the forward pass, but not out of the first
   steps of SGD with weight decay.
 
