@@ -171,12 +171,14 @@ def policy_snapshot(search: Search, truth: GroundTruth, samples: int = 200) -> d
 
 
 def search_images(search: Search) -> int:
-    """Training images of a finished search's shared steps: per epoch the whole training split,
-    or ``max_train_steps`` batches where that caps it."""
+    """Training images of a finished search's shared steps: per epoch the whole training split
+    (its full batches only with ``drop_last``), or ``max_train_steps`` batches where that caps it."""
     task, cfg = search.task, search.config
-    per_epoch = len(task.data.train_x)
-    if cfg.max_train_steps is not None and cfg.max_train_steps < task.num_train_steps():
+    steps = task.num_train_steps()
+    if cfg.max_train_steps is not None and cfg.max_train_steps < steps:
         per_epoch = cfg.max_train_steps * cfg.data.batch_size
+    else:
+        per_epoch = steps * cfg.data.batch_size if cfg.data.drop_last else len(task.data.train_x)
     return per_epoch * cfg.epochs
 
 
