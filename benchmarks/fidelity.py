@@ -78,8 +78,8 @@ def _truth_job(args):
 
 
 def against_truth(seeds: int, workers: int, names: list[str] | None = None) -> str:
-    names = [next(iter(SETTINGS))] + [n for n in (names or SETTINGS) if n != next(iter(SETTINGS))]
-    jobs = []
+    default_name = next(iter(SETTINGS))
+    names = [default_name] + [n for n in (names or SETTINGS) if n != default_name]
     with tempfile.TemporaryDirectory() as work:
         jobs = [(s, seed, work) for seed in range(seeds) for s in names]
         with mp.get_context("spawn").Pool(workers) as pool:
@@ -92,11 +92,13 @@ def against_truth(seeds: int, workers: int, names: list[str] | None = None) -> s
              "epoch (nats) | updates with advantage > 0 / < 0 | seconds (mean) |",
              "|---|---|---|---|---|---|---|---|"]
     by = {s: [r for setting, _, r in sorted(results, key=lambda x: x[1]) if setting == s] for s in names}
-    default = [r["true_test"] for r in by[next(iter(SETTINGS))]]
+    default = [r["true_test"] for r in by[default_name]]
     for s, rows in by.items():
         acc = [r["true_test"] for r in rows]
-        diff = "" if acc == default else (lambda c: f"{c['mean_difference']:+.4f} ([{c['ci'][0]:+.4f}, "
-                                                   f"{c['ci'][1]:+.4f}]; {c['verdict']})")(paired(acc, default))
+        diff = ""
+        if s != default_name:
+            c = paired(acc, default)
+            diff = f"{c['mean_difference']:+.4f} ([{c['ci'][0]:+.4f}, {c['ci'][1]:+.4f}]; {c['verdict']})"
         gain = statistics.mean(r["policy"][-1]["sample_true"] for r in rows) - uniform
         entropy = (statistics.mean(r["policy"][0]["policy_entropy"] for r in rows),
                    statistics.mean(r["policy"][-1]["policy_entropy"] for r in rows))

@@ -26,7 +26,7 @@ from .runs import RunDir, atomic_write_text, rng_state, set_rng_state
 from .search import NETS, _bar
 from .tasks import check_same_data, fit_to_data, make_task
 from .training import (Precision, clip_gradients, learning_rate, make_sgd, resolve_device, seed_everything,
-                       trainable_parameters, zero_gradients)
+                       trainable_parameters, uses_channels_last, zero_gradients)
 
 
 def _distributed() -> tuple[int, int, int]:
@@ -65,9 +65,7 @@ class FinalTraining:
         self.progress = progress and self.rank == 0
         seed_everything(config.seed)
         cuda = self.device.type == "cuda"
-        # channels_last on every device: oneDNN's CPU convolutions, depthwise ones above all, run
-        # 1.5-2.4x faster in it than in the default layout (BENCHMARKS.md, "Channels last")
-        channels_last = config.channels_last and config.space != "rnn"
+        channels_last = uses_channels_last(config)
         self.task = make_task(config.data, config.space, "final", config.seed, self.device,
                               channels_last=channels_last, run_dir=run_path)
         if self.rank == 0:

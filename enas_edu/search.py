@@ -32,7 +32,7 @@ from .runs import RunDir, RunError, rng_state, set_rng_state
 from .supernets import MacroNet, MicroNet, NBMacroNet, RNNNet
 from .tasks import check_same_data, fit_to_data, make_task
 from .training import (Precision, clip_gradients, learning_rate, make_sgd, resolve_device, seed_everything,
-                       trainable_parameters, zero_gradients)
+                       trainable_parameters, uses_channels_last, zero_gradients)
 
 NETS = {"rnn": RNNNet, "macro": MacroNet, "micro": MicroNet, "nbmacro": NBMacroNet}
 
@@ -69,9 +69,7 @@ class Search:
         self.progress = progress
         self.device = resolve_device(device or config.device)
         seed_everything(config.seed)
-        # channels_last on every device: oneDNN's CPU convolutions, depthwise ones above all, run
-        # 1.5-2.4x faster in it than in the default layout (BENCHMARKS.md, "Channels last")
-        channels_last = config.channels_last and config.space != "rnn"
+        channels_last = uses_channels_last(config)
         self.task = make_task(config.data, config.space, "search", config.seed, self.device,
                               channels_last=channels_last, run_dir=self.run_dir.path)
         check_same_data(self.run_dir.path, self.task.describe(), resume or read_only, write=not read_only)

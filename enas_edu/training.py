@@ -66,6 +66,13 @@ class Precision:
         return str(self.dtype).replace("torch.", "") if self.enabled else "float32"
 
 
+def uses_channels_last(config) -> bool:
+    """Whether a search or final training keeps its network and images in channels_last: every
+    CNN, on every device (oneDNN's CPU convolutions are faster in that layout, the depthwise ones
+    above all: BENCHMARKS.md, "The shared-weight step against 569ffcd")."""
+    return config.channels_last and config.space != "rnn"
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
