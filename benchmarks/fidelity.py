@@ -11,7 +11,9 @@ Usage: ``python benchmarks/fidelity.py [--seeds 4] [--workers 2] [--micro-epochs
    (weight decay and momentum for unused shared weights), ``init="official"`` (He normal
    over the official stored shapes), and the book controller's three departures undone in turn
    (PyTorch's Adam instead of TF1's, the baseline from 0, the macro script's lr 0.001 instead of
-   0.05). Beside each: whether the controller learned, by the
+   0.05), and four switches of the official CIFAR profiles measured here on the digits
+   (``clip_noop`` off, ``branch_bn_eps`` 1e-3, ``drop_last``, rewards in evaluation mode).
+   Beside each: whether the controller learned, by the
    truth (the mean true accuracy of 200 children its policy draws after the last epoch, minus
    the space's mean, which is what uniform sampling draws), its policy entropy before and after,
    and how many updates had a positive and a negative mean advantage.
@@ -30,6 +32,13 @@ Usage: ``python benchmarks/fidelity.py [--seeds 4] [--workers 2] [--micro-epochs
    epochs), then its test perplexity evaluated as the book does (batch 10, windows of 35) and
    as enas_lm's ``fixed_lib.py`` does (``test_batch_size=1``, ``test_bptt=1``), and for each
    epoch whether the two averaged-SGD triggers (``asgd_trigger``) would have started averaging.
+
+6. **RNN whole-split validation** (``valid_state_reset``): 20 sampled cells scored on the
+   shared weights of a book RNN search (``--rnn-epochs``, seeds 0 and 1) with the hidden state
+   carried across windows and reset before each (enas_lm's search): the rankings compared.
+
+7. **RNN run length** (``fixed_steps``): enas_lm's 207 x 600 steps against 600 whole passes
+   for PTB's shape, counted with the project's own random-length windows (no training).
 
 Prints Markdown tables for BENCHMARKS.md ("Fidelity switches").
 """
@@ -61,6 +70,11 @@ SETTINGS = {
         c.reinforce, baseline_start="zero")),
     "controller lr 0.001 (macro script)": lambda c: dataclasses.replace(c, reinforce=dataclasses.replace(
         c.reinforce, lr=0.001)),
+    # the official CIFAR profiles' other switches, measured on the digits (issue #27 item 5)
+    "clip_noop=False": lambda c: dataclasses.replace(c, optim=dataclasses.replace(c.optim, clip_noop=False)),
+    "branch_bn_eps=1e-3": lambda c: dataclasses.replace(c, net=dataclasses.replace(c.net, branch_bn_eps=1e-3)),
+    "drop_last=True": lambda c: dataclasses.replace(c, data=dataclasses.replace(c.data, drop_last=True)),
+    "reward_bn_train_mode=False": lambda c: dataclasses.replace(c, reward_bn_train_mode=False),
 }
 
 
@@ -210,6 +224,56 @@ def rnn_final(epochs: int) -> str:
     return "\n".join(lines)
 
 
+def rnn_valid_state(epochs: int, cells: int = 20) -> str:
+    """Whole-split validation of sampled cells with the hidden state carried across windows
+    and reset before each (enas_lm's search, ``valid_state_reset``), on the shared weights of a
+    book RNN search: mean perplexity, the two rankings' Spearman, and whether the best agrees."""
+    import torch
+    from enas_edu.ranking import spearman
+    from enas_edu.config import search_config
+    from enas_edu.search import run_search
+    lines = ["| seed | cells | mean validation perplexity, carried | reset before each window | "
+             "Spearman of the two rankings | same best cell |", "|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as work:
+        for seed in (0, 1):
+            search = run_search(search_config("rnn", "book", seed=seed, epochs=epochs), Path(work) / str(seed),
+                                progress=False)
+            search.net.eval()
+            archs = [search.space.sample(torch.Generator().manual_seed(1000 + i)) for i in range(cells)]
+            ppl = {}
+            for reset in (False, True):
+                search.task.cfg = dataclasses.replace(search.task.cfg, valid_state_reset=reset)
+                ppl[reset] = [search.task.evaluate(search.net, a, "valid") for a in archs]
+            best = [min(range(cells), key=ppl[r].__getitem__) for r in (False, True)]
+            lines.append(f"| {seed} | {cells} | {statistics.mean(ppl[False]):.1f} | {statistics.mean(ppl[True]):.1f} | "
+                         f"{spearman(ppl[False], ppl[True]):.3f} | {'yes' if best[0] == best[1] else 'no'} |")
+    return "\n".join(lines)
+
+
+def rnn_step_count(epochs: int = 600, seed: int = 0) -> str:
+    """enas_lm's step budget against whole passes for PTB's shape (929,589 training tokens in
+    128 columns, bptt 35), counted with the project's own random-length window generator."""
+    import torch
+    from enas_edu.config import search_config
+    from enas_edu.data.ptb import bptt_windows
+    from enas_edu.data.augment import batch_generator
+    cfg = search_config("rnn", "paper")
+    columns = torch.zeros(929_589 // cfg.data.batch_size, 1, dtype=torch.long)   # only the lengths matter
+    nominal = (columns.shape[0] - 1) // cfg.data.bptt
+    passes = [sum(1 for _ in bptt_windows(columns, cfg.data.bptt, True, batch_generator(seed, e, -1, "cpu")))
+              for e in range(epochs)]
+    budget, done, phases = epochs * nominal, 0, 0
+    for n in passes:
+        if done + n > budget:
+            break
+        done, phases = done + n, phases + 1
+    return (f"| run length | shared steps | controller phases |\n|---|---|---|\n"
+            f"| {epochs} whole passes (default) | {sum(passes):,} | {epochs} |\n"
+            f"| fixed_steps (enas_lm: {nominal} x {epochs}) | {budget:,} | {phases} |\n\n"
+            f"A pass has {min(passes)}-{max(passes)} windows (mean {statistics.mean(passes):.1f}) against the "
+            f"nominal {nominal}; whole passes take {sum(passes) / budget - 1:+.1%} steps.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=4)
@@ -217,7 +281,8 @@ def main() -> None:
     parser.add_argument("--micro-epochs", type=int, default=5)
     parser.add_argument("--rnn-epochs", type=int, default=3)
     parser.add_argument("--rnn-final-epochs", type=int, default=5)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["truth", "cost", "aux", "rnn", "final"])
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["truth", "cost", "aux", "rnn", "final", "valid", "steps"])
     parser.add_argument("--settings", nargs="*", default=None, choices=list(SETTINGS),
                         help="rows of the truth table (default: all; the default row is always run)")
     args = parser.parse_args()
@@ -236,6 +301,12 @@ def main() -> None:
     if "rnn" not in args.skip:
         print(f"### RNN reward windows ({args.rnn_epochs} epochs)\n")
         print(rnn_windows(args.rnn_epochs), "\n", flush=True)
+    if "valid" not in args.skip:
+        print(f"### RNN whole-split validation: hidden state carried or reset ({args.rnn_epochs} epochs)\n")
+        print(rnn_valid_state(args.rnn_epochs), "\n", flush=True)
+    if "steps" not in args.skip:
+        print("### RNN run length: whole passes or enas_lm's step count (PTB's shape)\n")
+        print(rnn_step_count(), "\n", flush=True)
     if "final" not in args.skip:
         print(f"### RNN final training: test windows and the averaging trigger ({args.rnn_final_epochs} epochs)\n")
         print(rnn_final(args.rnn_final_epochs), flush=True)

@@ -72,7 +72,7 @@ class Chapter:
         resume = (run / "checkpoint.pt").exists()
         if resume:   # a finished search is only read: nothing in its folder is written
             done = Search(None, run, read_only=True, progress=progress)
-            if done.position["epoch"] >= done.config.epochs:
+            if done.finished:
                 _close(callbacks)
                 return done
             del done

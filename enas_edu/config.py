@@ -79,6 +79,12 @@ class DataConfig:
     #: (models.py; 150 of 1,024 pixels on average at 16); "centred": centre uniform, clipped on
     #: every side (DeVries & Taylor; 196 pixels). See enas_edu.data.augment.cutout.
     cutout_shape: str = "official"
+    #: text: start every window of a whole-split validation from a zero hidden state, as
+    #: enas_lm's search does (child.py ``eval_valid`` resets before each window; the search's
+    #: derive and ranking scores read it); False carries the state from window to window, as
+    #: fixed_lib.py validates. The test split always carries it. The rewards start from zero
+    #: either way (controller.py runs ``reset_op`` after each one).
+    valid_state_reset: bool = False
     #: text: the controller's reward windows. "in_order": windows 0, 1, 2, ... of the
     #: validation stream, cycling (enas_lm child.py builds them with input_producer's defaults,
     #: randomize=False, shuffle=False); "random": a window at a random offset each time.
@@ -226,6 +232,13 @@ class SearchConfig:
     #: general_child.py (macro, running averages) and enas_lm child.py (_build_valid: no dropout).
     reward_bn_train_mode: bool = True
     max_train_steps: int | None = None  # cap on shared steps per epoch (CPU profiles)
+    #: enas_lm's run length (issue #27): ``epochs`` x the count of fixed-length windows in one
+    #: pass (``num_train_steps = num_train_batches * num_train_epochs``: 207 x 600 = 124,200 for
+    #: PTB), stopping at that shared step even mid-pass, without that pass's controller phase.
+    #: Windows of random length (33.6 tokens on average against 35) make a pass ~4.6% longer than
+    #: its nominal count, so the run has fewer passes, and controller phases, than ``epochs``
+    #: (~574 of 600). False: ``epochs`` whole passes. Text only (image passes have no random length).
+    fixed_steps: bool = False
     eval_archs: int = 10                # archs printed with their one-batch accuracy per epoch (script)
     checkpoint_every: int = 10          # also checkpoint every N controller updates
     log_every: int = 20                 # shared steps per metrics record (read from the device once)
@@ -285,6 +298,9 @@ class FinalConfig:
     #: in length. Each process compiles at its first step, which is logged apart (event
     #: "compiled"); a CPU needs a C++ compiler.
     compile: str | None = None
+    #: As SearchConfig.fixed_steps: enas_lm fixed.py's ``num_train_steps`` (414 x 3,000 =
+    #: 1,242,000 for PTB at batch 64), then the test, mid-pass if it falls there.
+    fixed_steps: bool = False
 
     def __post_init__(self):
         if self.space not in SPACES:
@@ -310,7 +326,9 @@ def _official_search(space: str) -> SearchConfig:
             net=MacroNetConfig(num_layers=12, out_filters=36, keep_prob=0.9, init="official", branch_bn_eps=1e-3),
             controller=ControllerConfig.official("macro"), reinforce=ReinforceConfig.official("macro"),
             optim=OptimConfig(lr=0.05, lr_min=0.0005, weight_decay=2 * 2.5e-4, grad_clip=5.0, clip_noop=True),
-            data=DataConfig("cifar10", batch_size=128, eval_batch_size=128, drop_last=True),
+            # eval_batch_size: models.py's eval_batch_size=100 (main.py passes none); the rewards
+            # take training-size batches (valid_rl uses batch_size), as here
+            data=DataConfig("cifar10", batch_size=128, eval_batch_size=100, drop_last=True),
             reward_bn_train_mode=False)   # general_child.py scores with is_training=False
     if space == "nbmacro":
         # No official run searched this space: the macro script's search on it
@@ -328,7 +346,7 @@ def _official_search(space: str) -> SearchConfig:
             controller=ControllerConfig.official("micro"), reinforce=ReinforceConfig.official("micro"),
             optim=OptimConfig(lr=0.05, lr_min=0.0005, weight_decay=2 * 1e-4, grad_clip=5.0, clip_noop=True,
                               aux_weight=0.4, freeze_aux_head=True),
-            data=DataConfig("cifar10", batch_size=160, eval_batch_size=160, drop_last=True))
+            data=DataConfig("cifar10", batch_size=160, eval_batch_size=100, drop_last=True))
     # enas_lm: child.py, controller.py, search.py
     return SearchConfig(
         space="rnn", epochs=600, net=RNNNetConfig(),
@@ -337,8 +355,9 @@ def _official_search(space: str) -> SearchConfig:
         # weight, so dense updates would only cost time
         optim=OptimConfig(lr=20.0, lr_min=0.0, schedule="constant", momentum=0.0, nesterov=False,
                           weight_decay=0.0, grad_clip=0.1, dense_updates=False),
-        data=DataConfig("ptb", batch_size=128, eval_batch_size=128, bptt=35),
-        reward_bn_train_mode=False)   # child.py: the reward's loss is _build_valid's, without dropout
+        # search.py: validation windows from a zero state (eval_valid); 124,200 steps, not passes
+        data=DataConfig("ptb", batch_size=128, eval_batch_size=128, bptt=35, valid_state_reset=True),
+        reward_bn_train_mode=False, fixed_steps=True)   # child.py: the reward's loss is _build_valid's, without dropout
 
 
 def search_config(space: str, profile: str = "paper", **overrides) -> SearchConfig:
@@ -364,7 +383,7 @@ def search_config(space: str, profile: str = "paper", **overrides) -> SearchConf
                   # far behind them at the end of the book's 100 updates (issue #28)
                   reinforce=r(c.reinforce, lr=3.5e-3, train_steps=2 if small else 10,
                               baseline_start="first"),
-                  max_train_steps=10 if small else 100)
+                  max_train_steps=10 if small else 100, fixed_steps=False)   # passes, as executed
         else:
             # micro cells cost several times a macro layer on a CPU, and shared weights learn
             # slower the more children there are: the book's cells have 3 nodes
@@ -486,7 +505,7 @@ def final_config(space: str, arc: str, profile: str = "paper", layout: str | Non
                         optim=OptimConfig(lr=0.05, lr_min=0.0001, weight_decay=2 * 2e-4, grad_clip=None,
                                           aux_weight=0.4, freeze_aux_head=True),
                         # cutout 16: the paper's "+ CutOut" result; the script itself sets none
-                        data=DataConfig("cifar10", batch_size=144, eval_batch_size=144, cutout=16, drop_last=True))
+                        data=DataConfig("cifar10", batch_size=144, eval_batch_size=100, cutout=16, drop_last=True))
     else:  # enas_lm fixed.py / fixed_lib.py
         c = FinalConfig("rnn", arc, epochs=3000,
                         net=RNNNetConfig(hidden_size=800, init_range=0.05, drop_e=0.125, drop_i=0.175,
@@ -497,7 +516,7 @@ def final_config(space: str, arc: str, profile: str = "paper", layout: str | Non
                                           asgd_patience=10),   # best_valid_ppl_threshold
                         # fixed_lib.py: validation in batches of 64, the test one word at a time
                         data=DataConfig("ptb", batch_size=64, eval_batch_size=64, bptt=35,
-                                        test_batch_size=1, test_bptt=1))
+                                        test_batch_size=1, test_bptt=1), fixed_steps=True)
     c = r(c, profile=profile)
     if profile == "colab":
         c = r(c, epochs={"macro": 40, "micro": 40, "rnn": 60, "nbmacro": 50}[space])
@@ -507,7 +526,7 @@ def final_config(space: str, arc: str, profile: str = "paper", layout: str | Non
             c = r(c, epochs=1 if small else 5,
                   net=r(c.net, hidden_size=32 if small else 128, vocab_size=10000),
                   data=DataConfig("kjv", batch_size=32, eval_batch_size=10, bptt=20 if small else 35,
-                                  max_vocab=500 if small else 2000))
+                                  max_vocab=500 if small else 2000), fixed_steps=False)
         else:
             # init="pytorch": the chapters were executed with PyTorch's initialisation; the official
             # one (paper, colab) is compared at this profile in BENCHMARKS.md first, as dense_updates

@@ -90,6 +90,8 @@ class FinalTraining:
         self.compiled_at_step = None     # set by the first step of this process when compiling
         self.optimizer = make_sgd(params, o)
         self.epoch = 0
+        self.steps_done = 0           # training steps so far, all epochs (fixed_steps)
+        self.step_budget = config.epochs * self.task.nominal_steps() if config.fixed_steps else None
         self.averaged = None          # torch.optim.swa_utils.AveragedModel once ASGD starts
         self.best_valid, self.bad_epochs = float("inf"), 0
         self.valid_history: list[float] = []   # validation perplexity per epoch (the ASGD trigger)
@@ -101,7 +103,7 @@ class FinalTraining:
             self.run_dir.log_environment(self.device, self.task.name, self.task.describe())
 
     def _state(self) -> dict:
-        return {"version": 1, "epoch": self.epoch, "net": self.net.state_dict(),
+        return {"version": 1, "epoch": self.epoch, "steps_done": self.steps_done, "net": self.net.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.precision.scaler.state_dict(),
                 "averaged": None if self.averaged is None else self.averaged.state_dict(),
                 "best_valid": self.best_valid, "bad_epochs": self.bad_epochs, "valid_history": self.valid_history,
@@ -113,6 +115,7 @@ class FinalTraining:
         self.precision.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"], {})
         self.epoch = state["epoch"]
+        self.steps_done = state.get("steps_done", 0)   # older checkpoints ran whole passes
         self.best_valid, self.bad_epochs = state["best_valid"], state["bad_epochs"]
         self.valid_history = list(state.get("valid_history", []))   # older checkpoints: none kept
         if state["averaged"] is not None:
@@ -136,13 +139,16 @@ class FinalTraining:
         end = min(cfg.epochs, stop_at) if stop_at is not None else cfg.epochs
         steps = self.task.num_train_steps()
         total_steps = cfg.epochs * steps
-        while self.epoch < end:
+        while self.epoch < end and not self.finished:
             epoch, t0 = self.epoch, time.perf_counter()
             self.model.train()
             base_lr = learning_rate(o, epoch)
             losses, carry = [], None
             bar = _bar(steps, f"epoch {epoch}", self.progress)
             for step, batch in enumerate(self.task.train_epoch(epoch)):
+                if self.finished:                 # fixed_steps: enas_lm tests at its last step
+                    break
+                self.steps_done += 1
                 self.net.drop_path_progress = (epoch * steps + step) / total_steps
                 with self.precision.autocast():
                     loss, carry, stats = self.task.loss(self.model, self._shard(batch), carry=carry,
@@ -170,9 +176,15 @@ class FinalTraining:
             if self.rank == 0:
                 self.run_dir.log(record)
                 self.run_dir.save_checkpoint(self._state())
-        if self.epoch < cfg.epochs:
+        if not self.finished:
             return None
         return self._test()
+
+    @property
+    def finished(self) -> bool:
+        """All ``config.epochs`` trained, or with ``fixed_steps`` the step budget spent."""
+        spent = self.step_budget is not None and self.steps_done >= self.step_budget
+        return spent or self.epoch >= self.config.epochs
 
     def _log_compile(self, epoch: int, step: int, t0: float) -> None:
         """The first compiled step pays for compilation: its seconds go on record apart."""

@@ -86,6 +86,9 @@ class Search:
         self.optimizer = make_sgd(trainable_parameters(self.net, o), o)
         self.arch_generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self.position = {"epoch": 0, "phase": "shared", "step": 0}
+        self.steps_done = 0                       # shared steps so far, all epochs (fixed_steps)
+        self.step_budget = None if not config.fixed_steps else config.epochs * min(
+            self.task.nominal_steps(), config.max_train_steps or self.task.nominal_steps())
         self.epoch_stats = _fresh_epoch_stats()   # what the epoch's record sums up, so far
         self.rollbacks = 0
         self.nonfinite = 0
@@ -99,7 +102,8 @@ class Search:
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
-        return {"version": 1, "position": dict(self.position), "epoch_stats": self.epoch_stats,
+        return {"version": 1, "position": dict(self.position), "steps_done": self.steps_done,
+                "epoch_stats": self.epoch_stats,
                 "net": self.net.state_dict(),
                 "controller": self.controller.state_dict(), "reinforce": self.reinforce.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.precision.scaler.state_dict(),
@@ -115,6 +119,7 @@ class Search:
         self.task.load_state_dict(state["task"])
         set_rng_state(state["rng"], {"arch": self.arch_generator})
         self.position = dict(state["position"])
+        self.steps_done = state.get("steps_done", 0)   # older checkpoints ran whole passes
         self.epoch_stats = {**_fresh_epoch_stats(), **state["epoch_stats"]}
         if "entropies" in self.epoch_stats:   # a checkpoint from before the two entropies: the official term
             self.epoch_stats["entropy_terms"] = self.epoch_stats.pop("entropies")
@@ -155,17 +160,24 @@ class Search:
             except _RolledBack:
                 continue
 
+    @property
+    def finished(self) -> bool:
+        """All ``config.epochs`` run, or with ``fixed_steps`` the step budget spent."""
+        spent = self.step_budget is not None and self.steps_done >= self.step_budget
+        return spent or self.position["epoch"] >= self.config.epochs
+
     def run(self, stop_at: int | None = None) -> "Search":
         """Search until ``config.epochs`` (or until epoch ``stop_at``, for tests and notebooks)."""
         end = min(self.config.epochs, stop_at) if stop_at is not None else self.config.epochs
-        while self.position["epoch"] < end:
+        while self.position["epoch"] < end and not self.finished:
             epoch = self.position["epoch"]
             t0 = time.perf_counter()
             if self.position["phase"] == "shared":
                 self.epoch_stats = _fresh_epoch_stats()
                 self.epoch_stats["shared"] = self._shared_phase(epoch)
                 self.position.update(phase="controller", step=0)
-            self._controller_phase(epoch, self.position["step"])
+            if not self.finished:   # enas_lm stops at its last step, before that pass's controller
+                self._controller_phase(epoch, self.position["step"])
             sampled = self._report_archs(epoch)
             stats = self.epoch_stats
             controller = ({"reward": _mean(stats["rewards"]), "policy_entropy": _mean(stats["policy_entropies"]),
@@ -184,6 +196,8 @@ class Search:
         steps = self.task.num_train_steps()
         if cfg.max_train_steps is not None:
             steps = min(steps, cfg.max_train_steps)
+        if self.step_budget is not None:
+            steps = min(steps, self.step_budget - self.steps_done)
         totals = {"loss": torch.zeros((), device=self.device), "n": 0}
         window = []
         t0, examples, carry = time.perf_counter(), 0, None
@@ -192,6 +206,7 @@ class Search:
         for step, batch in enumerate(self.task.train_epoch(epoch)):
             if step >= steps:
                 break
+            self.steps_done += 1                  # a skipped non-finite step counts too
             arch = archs[step] if archs is not None else self.sample_arch()
             with self.precision.autocast():
                 loss, new_carry, stats = self.task.loss(self.net, batch, arch, carry, aux_weight=o.aux_weight)

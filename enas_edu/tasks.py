@@ -188,6 +188,10 @@ class ImageTask:
     def num_train_steps(self) -> int:
         return len(self.train)
 
+    def nominal_steps(self) -> int:
+        """Steps of one pass as ``fixed_steps`` counts them: the same as a pass, for images."""
+        return len(self.train)
+
     def loss(self, net, batch, arch=None, carry=None, aux_weight: float = 0.0):
         x, y = batch
         out = net(x, arch) if arch is not None else net(x)
@@ -311,6 +315,11 @@ class TextTask:
     def num_train_steps(self) -> int:
         return sum(1 for _ in self.train_epoch(0))
 
+    def nominal_steps(self) -> int:
+        """Windows of one pass at the fixed length ``bptt``: enas_lm's ``num_train_batches``
+        (``(T - 1) // bptt`` for T steps per column: 207 for PTB at batch 128)."""
+        return (self.train.shape[0] - 1) // self.cfg.bptt
+
     def loss(self, net, batch, arch=None, carry=None, aux_weight: float = 0.0):
         x, y = batch
         hidden = None if carry is None else carry.detach()
@@ -353,16 +362,18 @@ class TextTask:
     @torch.no_grad()
     def evaluate(self, net, arch=None, split: str = "valid") -> float:
         """Perplexity over a whole split, hidden state carried across windows (the test split
-        with ``test_batch_size`` and ``test_bptt`` where they are set)."""
+        with ``test_batch_size`` and ``test_bptt`` where they are set); with
+        ``valid_state_reset`` every validation window starts from zero instead."""
         c = self.cfg
         test = split != "valid"
         batch = c.test_batch_size if test and c.test_batch_size else c.eval_batch_size
         bptt = c.test_bptt if test and c.test_bptt else c.bptt
         data = batchify(self.data.test if test else self.data.valid, batch)
         total, count, hidden = 0.0, 0, None
+        reset = c.valid_state_reset and not test
         for x, y, _ in bptt_windows(data, bptt):
             out = net(x, hidden, arch)
-            hidden = out.hidden
+            hidden = None if reset else out.hidden
             total += F.cross_entropy(out.logits.flatten(0, 1), y.flatten(), reduction="sum").item()
             count += y.numel()
         return math.exp(total / count)

@@ -192,3 +192,95 @@ def test_drop_last_keeps_only_full_training_batches():
     assert kept.num_train_steps() == 22 and dropped.num_train_steps() == 1350 // 64 == 21
     sizes = [len(y) for _, y in dropped.train_epoch(0)]
     assert sizes == [64] * 21 and [len(y) for _, y in kept.train_epoch(0)][-1] == 1350 - 21 * 64
+
+
+# ------------------------------------------------------------------ enas_lm's run length
+def _fixed_step_search(tmp_path, name, **changes):
+    cfg = search_config("rnn", "smoke")
+    cfg = dataclasses.replace(cfg, epochs=3, max_train_steps=None, eval_archs=1, **changes,
+                              data=dataclasses.replace(cfg.data, batch_size=128))
+    return Search(cfg, tmp_path / name, progress=False)
+
+
+def test_fixed_steps_stop_the_search_at_enas_lm_s_step_count(tmp_path):
+    import json
+    search = _fixed_step_search(tmp_path, "fixed", fixed_steps=True)
+    T, bptt = search.task.train.shape[0], search.config.data.bptt
+    nominal = (T - 1) // bptt                               # num_train_batches, fixed windows
+    assert search.task.nominal_steps() == nominal and search.step_budget == 3 * nominal
+    passes = [sum(1 for _ in search.task.train_epoch(e)) for e in range(3)]
+    assert sum(passes) > 3 * nominal                        # random lengths: longer passes
+    search.run(stop_at=1)
+    assert search.steps_done == passes[0] and not search.finished
+    search = Search(None, tmp_path / "fixed", resume=True, progress=False).run()
+    assert search.finished and search.steps_done == 3 * nominal
+    records = [json.loads(line) for line in (tmp_path / "fixed" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r.get("phase") == "epoch"]
+    assert [r["shared_steps"] for r in epochs] == [passes[0], passes[1], 3 * nominal - passes[0] - passes[1]]
+    updates = {r["epoch"] for r in records if r.get("phase") == "controller"}
+    assert updates == {0, 1}                                # the cut pass has no controller phase
+    assert search.position["epoch"] == 3 and Search(None, tmp_path / "fixed", read_only=True).finished
+    whole = _fixed_step_search(tmp_path, "passes").run()
+    assert whole.steps_done == sum(passes)                   # the default: whole passes
+
+
+def test_the_paper_profiles_count_enas_lm_s_steps():
+    from enas_edu.config import final_config
+    from enas_edu.tasks import TextTask
+    search, final = search_config("rnn", "paper"), final_config("rnn", "0 1 1 0 1 2", "paper")
+    assert search.fixed_steps and final.fixed_steps
+    assert not search_config("rnn", "book").fixed_steps and not final_config("rnn", "0 1", "book").fixed_steps
+    task = TextTask.__new__(TextTask)                        # PTB's shape: 929,589 training tokens
+    for cfg, budget in ((search, 124_200), (final, 1_242_000)):
+        task.cfg = cfg.data
+        task.train = torch.zeros(929_589 // cfg.data.batch_size, cfg.data.batch_size)
+        assert cfg.epochs * task.nominal_steps() == budget
+
+
+def test_fixed_steps_end_the_final_training_and_test_it(tmp_path):
+    import json
+    from enas_edu.config import final_config
+    from enas_edu.final import FinalTraining
+    cfg = final_config("rnn", "0 1 1 0", "smoke", epochs=2, fixed_steps=True)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, batch_size=128))
+    final = FinalTraining(cfg, tmp_path / "final", progress=False)
+    result = final.run()
+    assert result is not None and final.steps_done == 2 * final.task.nominal_steps()
+    assert final.steps_done < sum(sum(1 for _ in final.task.train_epoch(e)) for e in range(2))
+    assert json.loads((tmp_path / "final" / "result.json").read_text())["test_perplexity"] == result["test_perplexity"]
+
+
+# ------------------------------------------------------------------ enas_lm's search-time validation
+def test_valid_state_reset_starts_every_validation_window_from_zero():
+    import math
+    import torch.nn.functional as F
+    from enas_edu.supernets import RNNNet
+    from enas_edu.data.ptb import batchify, bptt_windows
+    cfg, task = _text_task()
+    torch.manual_seed(0)
+    net = RNNNet(dataclasses.replace(cfg.net, vocab_size=task.vocab_size)).eval()
+    arch = net.space.sample(torch.Generator().manual_seed(0))
+    carried = task.evaluate(net, arch, "valid")
+    task.cfg = dataclasses.replace(task.cfg, valid_state_reset=True)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for x, y, _ in bptt_windows(batchify(task.data.valid, task.cfg.eval_batch_size), task.cfg.bptt):
+            out = net(x, None, arch)                               # each window from a zero state
+            total += F.cross_entropy(out.logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+            count += y.numel()
+    reset, test = task.evaluate(net, arch, "valid"), task.evaluate(net, arch, "test")
+    assert reset == pytest.approx(math.exp(total / count), rel=1e-6) and reset != carried
+    task.cfg = dataclasses.replace(task.cfg, valid_state_reset=False)
+    assert task.evaluate(net, arch, "test") == test                 # the test split carries it either way
+    from enas_edu.config import final_config
+    assert search_config("rnn", "paper").data.valid_state_reset
+    assert not final_config("rnn", "0 1 1 0 1 2", "paper").data.valid_state_reset
+
+
+def test_the_cifar_profiles_evaluate_in_batches_of_100():
+    from enas_edu.config import final_config
+    for space in ("macro", "micro"):
+        search = search_config(space, "paper")
+        arc = search.net.space().to_arc_string(search.net.space().sample(torch.Generator().manual_seed(0)))
+        assert search.data.eval_batch_size == 100 and final_config(space, arc, "paper").data.eval_batch_size == 100
+    assert search_config("micro", "paper").data.batch_size == 160   # the rewards keep the training size
