@@ -3,7 +3,8 @@
 Every chapter starts with ``book = chapter_setup()``:
 - the profile comes from ``ENAS_EDU_PROFILE`` (CI sets ``smoke``); without it, ``colab`` on a
   GPU and ``book`` on a CPU;
-- on Colab the runs go to Google Drive, so a disconnected runtime resumes where it stopped;
+- on Colab the runs go to Google Drive when the setup cell's ``USE_DRIVE = True`` (then a new
+  runtime resumes where the last stopped), else to ``/content/runs``;
 - ``book.label(...)`` writes the line every results cell prints: which data, profile, hardware
   and seed produced the numbers;
 - ``book.recorded(space)`` reads the runs recorded in the repository's ``results/`` folder (full
@@ -157,17 +158,22 @@ def _downloading(config):
     return config
 
 
-def chapter_setup(runs: str | None = None) -> Chapter:
+def chapter_setup(runs: str | None = None, drive: bool = False) -> Chapter:
+    """The chapter's profile, device and runs folder. ``drive=True`` (on Colab) keeps the runs
+    on Google Drive, so a new runtime resumes them; off by default, because mounting asks for
+    authorisation each time. Elsewhere ``drive`` is ignored and runs go to ``runs/book``."""
     in_colab = "google.colab" in sys.modules
     cuda = torch.cuda.is_available()
     profile = os.environ.get("ENAS_EDU_PROFILE") or ("colab" if cuda else "book")
     if profile not in PROFILES:
         raise ValueError(f"ENAS_EDU_PROFILE={profile!r}; choose one of {PROFILES}")
     if runs is None:
-        if in_colab:
-            from google.colab import drive  # noqa: the Colab runtime provides it
-            drive.mount("/content/drive")
+        if in_colab and drive:
+            from google.colab import drive as colab_drive  # noqa: the Colab runtime provides it
+            colab_drive.mount("/content/drive")
             runs = "/content/drive/MyDrive/enas_edu/runs"
+        elif in_colab:
+            runs = "/content/runs"   # lost with the runtime; USE_DRIVE = True keeps them
         else:
             runs = "runs/book"
     chapter = Chapter(profile, "cuda" if cuda else "cpu", Path(runs), in_colab)

@@ -37,15 +37,54 @@ def test_a_chapter_has_its_colab_badge_and_the_setup_cell_first(chapter):
     owner, name, branch = sync_book.repository()
     badge = re.search(r"colab\.research\.google\.com/github/([^)]+)\)", title)
     assert badge and badge.group(1) == f"{owner}/{name}/blob/{branch}/{chapter}.ipynb", "badge must open this chapter"
+    image = re.search(r"\[!\[Open In Colab\]\(([^)]+)\)\]", title).group(1)
+    assert image == "../book/_static/colab-badge.svg" and (ROOT / "notebooks" / image).is_file()   # no request to Google
     setup = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
     version = sync_book.version()
+    assert "\nUSE_DRIVE = False\n" in setup                                    # Drive is opt-in
     guard = setup.index('if "google.colab" in sys.modules:\n')                # only on Colab
-    pkg = setup.index(f'\n    pkg = "enas-edu=={version}"\n')                 # this release, from PyPI
-    tag = setup.index(f'\n    tag = "enas-edu @ git+https://github.com/{owner}/{name}@v{version}"\n')
-    install = setup.index('\n    !pip install -q "{pkg}" || pip install -q "{tag}"\n')
-    assert guard < pkg < tag < install                                      # only on Colab, defined first
-    assert setup.endswith("\nbook = chapter_setup()")                        # profile, device, Drive
+    git = setup.index(f'\n    git = "enas-edu @ git+https://github.com/{owner}/{name}"\n')
+    order = setup.index(f'("enas-edu=={version}", git + "@v{version}",\n                 git + "@{branch}")')
+    failed = setup.index("    else:\n        print(\"enas-edu could not be installed")
+    assert guard < git < order < failed                      # release, then its tag, then the branch
+    assert setup.endswith("\nbook = chapter_setup(drive=USE_DRIVE)")         # profile, device, runs
     assert max(len(line) for line in setup.splitlines()) <= 72             # the page's code column
+
+
+def test_the_setup_cell_installs_in_order_and_says_when_all_fail(monkeypatch, capsys):
+    """The cell's own code, run as on Colab with a pip that fails for the first n specs."""
+    import subprocess
+    import sys
+    import types
+    nb = json.loads((ROOT / f"{CHAPTERS[0]}.ipynb").read_text())
+    setup = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+    install = setup[:setup.index("from enas_edu.book import")]
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    for failing in (0, 1, 2, 3):
+        tried = []
+
+        def pip(cmd, failing=failing):
+            tried.append(cmd[-1])
+            return types.SimpleNamespace(returncode=1 if len(tried) <= failing else 0)
+        monkeypatch.setattr(subprocess, "run", pip)
+        exec(install, {})
+        assert len(tried) == min(failing + 1, 3) and tried[0] == f"enas-edu=={sync_book.version()}"
+        said = "could not be installed" in capsys.readouterr().out
+        assert said == (failing == 3)
+
+
+def test_drive_is_mounted_only_when_asked(monkeypatch, tmp_path):
+    import sys
+    import types
+    from enas_edu.book import chapter_setup
+    mounted = []
+    colab = types.ModuleType("google.colab")
+    colab.drive = types.SimpleNamespace(mount=mounted.append)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setenv("ENAS_EDU_PROFILE", "smoke")
+    assert chapter_setup().runs == Path("/content/runs") and mounted == []
+    assert chapter_setup(drive=True).runs == Path("/content/drive/MyDrive/enas_edu/runs")
+    assert mounted == ["/content/drive"]
 
 
 def test_badges_setup_cells_and_urls_agree_with_the_config_and_the_version():

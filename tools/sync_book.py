@@ -13,9 +13,11 @@ From them this script generates, so that publishing under another address is one
 command:
 - each chapter's Colab badge, which opens that chapter from the repository's branch;
 - each chapter's setup cell, which on Colab installs the release the book was executed with
-  (``pip install enas-edu==X.Y.Z``, as course books pin their library) and falls back to the
-  repository at the matching tag ``vX.Y.Z``. Both leave Colab's own torch alone: the package asks
-  for ``torch>=2.4`` and pip keeps an installed torch that satisfies it;
+  (``pip install enas-edu==X.Y.Z``, as course books pin their library), falls back to the
+  repository at the matching tag ``vX.Y.Z``, then to the branch, and prints one line if all
+  three fail. All leave Colab's own torch alone: the package asks for ``torch>=2.4`` and pip
+  keeps an installed torch that satisfies it. Google Drive is mounted only with
+  ``USE_DRIVE = True`` (off, so a new runtime does not ask for authorisation in every chapter);
 - the ``[project.urls]`` table of ``pyproject.toml`` (source, book, changelog).
 """
 
@@ -28,8 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = "notebooks/[0-9][0-9]_*.ipynb"
-BADGE = re.compile(r"^\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/colab-badge\.svg\)\]\(.*\)$",
-                   re.MULTILINE)
+BADGE = re.compile(r"^\[!\[Open In Colab\]\([^)]*colab-badge\.svg\)\]\(.*\)$", re.MULTILINE)
+#: the badge's image ships with the book (``book/_static``), so a page loads nothing from Google
+BADGE_IMAGE = "../book/_static/colab-badge.svg"
 URLS = re.compile(r"^\[project\.urls\]\n(?:.+\n)*", re.MULTILINE)
 
 
@@ -55,25 +58,35 @@ def version(root: Path = ROOT) -> str:
 
 
 def badge(owner: str, name: str, branch: str, chapter: str) -> str:
-    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+    return (f"[![Open In Colab]({BADGE_IMAGE})]"
             f"(https://colab.research.google.com/github/{owner}/{name}/blob/{branch}/{chapter})")
 
 
-def setup_cell(owner: str, name: str, release: str) -> str:
+def setup_cell(owner: str, name: str, release: str, branch: str) -> str:
     """The first code cell of every chapter, each line within 72 columns: every chapter shows
-    it first, so it fits the page even in a narrow window."""
+    it first, so it fits the page even in a narrow window. On Colab it installs the release,
+    else the repository at the release's tag, else the default branch, and says in one line
+    if none could be installed; Google Drive only when the reader turns it on."""
     return (
-        "# On Colab: install the enas-edu release this book was executed\n"
-        "# with (Colab's torch is kept), or the repository at that\n"
-        "# release's tag if the package index lacks it.\n"
-        "import sys\n"
+        "# On Colab: install enas-edu (Colab's torch is kept): the release\n"
+        "# this book was executed with, else its tag, else the branch.\n"
+        "# USE_DRIVE = True keeps runs on Google Drive, so a new runtime\n"
+        "# resumes them (Colab then asks for authorisation).\n"
+        "import subprocess, sys\n"
+        "USE_DRIVE = False\n"
         'if "google.colab" in sys.modules:\n'
-        f'    pkg = "enas-edu=={release}"\n'
-        f'    tag = "enas-edu @ git+https://github.com/{owner}/{name}@v{release}"\n'
-        '    !pip install -q "{pkg}" || pip install -q "{tag}"\n'
+        f'    git = "enas-edu @ git+https://github.com/{owner}/{name}"\n'
+        f'    for spec in ("enas-edu=={release}", git + "@v{release}",\n'
+        f'                 git + "@{branch}"):\n'
+        '        pip = [sys.executable, "-m", "pip", "install", "-q", spec]\n'
+        "        if subprocess.run(pip).returncode == 0:\n"
+        "            break\n"
+        "    else:\n"
+        '        print("enas-edu could not be installed from PyPI or "\n'
+        '              "GitHub: check the runtime is online, rerun")\n'
         "from enas_edu.book import chapter_setup\n"
-        "# the profile, the device, the runs folder (on Drive on Colab)\n"
-        "book = chapter_setup()"
+        "# the profile, the device, the runs folder\n"
+        "book = chapter_setup(drive=USE_DRIVE)"
     )
 
 
@@ -104,9 +117,9 @@ def expected_files(root: Path = ROOT) -> dict[Path, str]:
             raise ValueError(f"{chapter}: its first cell has no Colab badge line to update")
         _set_source(nb.cells[0], BADGE.sub(badge(owner, name, branch, chapter).replace("\\", r"\\"), title))
         setup = next(c for c in nb.cells if c.cell_type == "code")
-        if "chapter_setup()" not in "".join(setup.source):
+        if "chapter_setup(" not in "".join(setup.source):
             raise ValueError(f"{chapter}: its first code cell must be the setup cell (book = chapter_setup())")
-        _set_source(setup, setup_cell(owner, name, release))
+        _set_source(setup, setup_cell(owner, name, release, branch))
         text = nbformat.writes(nb)
         files[path] = text if text.endswith("\n") else text + "\n"
     pyproject = (root / "pyproject.toml").read_text()
