@@ -33,11 +33,15 @@ Usage: ``python benchmarks/fidelity.py [--seeds 4] [--workers 2] [--micro-epochs
    as enas_lm's ``fixed_lib.py`` does (``test_batch_size=1``, ``test_bptt=1``), and for each
    epoch whether the two averaged-SGD triggers (``asgd_trigger``) would have started averaging.
 
-6. **RNN whole-split validation** (``valid_state_reset``): 20 sampled cells scored on the
+6. **RNN search L2 term** (``search_l2_quirk``): the book RNN search for ``--rnn-epochs``
+   epochs with enas_lm's search-time weight decay (sum(w^4)/2 over w_prev and the sampled node
+   matrices but the first) and with the plain sum(w^2) of every weight the child uses, 2 seeds.
+
+7. **RNN whole-split validation** (``valid_state_reset``): 20 sampled cells scored on the
    shared weights of a book RNN search (``--rnn-epochs``, seeds 0 and 1) with the hidden state
    carried across windows and reset before each (enas_lm's search): the rankings compared.
 
-7. **RNN run length** (``fixed_steps``): enas_lm's 207 x 600 steps against 600 whole passes
+8. **RNN run length** (``fixed_steps``): enas_lm's 207 x 600 steps against 600 whole passes
    for PTB's shape, counted with the project's own random-length windows (no training).
 
 Prints Markdown tables for BENCHMARKS.md ("Fidelity switches").
@@ -190,6 +194,14 @@ def rnn_windows(epochs: int) -> str:
                           "RNN search (book profile)", samples=100, top_k=5, digits=1)
 
 
+def rnn_l2(epochs: int) -> str:
+    def l2(quirk: bool):
+        return lambda c: dataclasses.replace(c, net=dataclasses.replace(c.net, search_l2_quirk=quirk))
+    return _book_searches("rnn", epochs, {"search_l2_quirk=True (enas_lm)": l2(True),
+                                          "search_l2_quirk=False": l2(False)},
+                          "RNN search (book profile)", samples=100, top_k=5, digits=1)
+
+
 def rnn_final(epochs: int) -> str:
     """Test perplexity with the book's and the official test windows; when ASGD would start."""
     import torch
@@ -282,7 +294,7 @@ def main() -> None:
     parser.add_argument("--rnn-epochs", type=int, default=3)
     parser.add_argument("--rnn-final-epochs", type=int, default=5)
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["truth", "cost", "aux", "rnn", "final", "valid", "steps"])
+                        choices=["truth", "cost", "aux", "rnn", "l2", "final", "valid", "steps"])
     parser.add_argument("--settings", nargs="*", default=None, choices=list(SETTINGS),
                         help="rows of the truth table (default: all; the default row is always run)")
     args = parser.parse_args()
@@ -301,6 +313,9 @@ def main() -> None:
     if "rnn" not in args.skip:
         print(f"### RNN reward windows ({args.rnn_epochs} epochs)\n")
         print(rnn_windows(args.rnn_epochs), "\n", flush=True)
+    if "l2" not in args.skip:
+        print(f"### RNN search L2 term ({args.rnn_epochs} epochs)\n")
+        print(rnn_l2(args.rnn_epochs), "\n", flush=True)
     if "valid" not in args.skip:
         print(f"### RNN whole-split validation: hidden state carried or reset ({args.rnn_epochs} epochs)\n")
         print(rnn_valid_state(args.rnn_epochs), "\n", flush=True)

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def check_same_data(run_dir: Path, source: dict, resume: bool, write: bool = Tru
         if changed:
             raise ValueError(f"{run_dir} was started on other data than it reads now (changed: {', '.join(changed)}; "
                              f"then {[saved.get(k) for k in changed]}, now {[source.get(k) for k in changed]}; "
-                             f"then read from {saved.get('path')}). Restore that data to resume, or start a new run "
+                             f"then read from {shown_path(saved.get('path'))}). Restore that data to resume, or start a new run "
                              "directory")
         return
     if write:
@@ -109,6 +110,17 @@ def own_cifar_format(cfg: DataConfig, mode: str):
     return data
 
 
+def shown_path(path) -> str:
+    """``path`` as a message shows it: relative to the working directory when inside it (a
+    printed line, or a chapter's output, then names no folder of the machine that ran it)."""
+    if not path:
+        return str(path)
+    try:
+        return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd().resolve()) else str(path)
+    except (OSError, ValueError):
+        return str(path)
+
+
 def data_line(source: dict) -> str:
     """One line naming what a run reads, for the command line: kind, sizes, folder, checksums."""
     if "vocabulary" in source:
@@ -121,7 +133,7 @@ def data_line(source: dict) -> str:
                "downloaded and checked by torchvision" if source["kind"] == "torchvision" else
                "loaded by Hugging Face datasets" if source["kind"] == "hf_text" else
                "your own files: no checksum (none is published for them)")
-    line = f"data: {source['name']} [{source['kind']}]: {sizes}; read from {source['path']}; {checked}"
+    line = f"data: {source['name']} [{source['kind']}]: {sizes}; read from {shown_path(source['path'])}; {checked}"
     cap = source.get("vocabulary_cap")
     if cap:
         line += (f"; vocabulary capped at {cap['max_vocab']:,} words (--max-vocab): {cap['dropped_types']:,} other "

@@ -213,3 +213,14 @@ def test_own_text_that_is_not_utf8_names_the_file_and_the_fix(tmp_path):
     with pytest.raises(ValueError, match=r"ptb\.valid\.txt is not UTF-8 text \(byte 4: .*iconv -f latin1"):
         run_search(search_config("rnn", "smoke", data=DataConfig("ptb_format", data_dir=str(corpus))),
                    tmp_path / "run", progress=False)
+
+
+def test_printed_data_paths_are_relative_inside_the_working_directory(tmp_path, monkeypatch):
+    from enas_edu.tasks import shown_path
+    inside = tmp_path / "runs" / "own" / "pngs"
+    inside.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert shown_path(inside) == os.path.join("runs", "own", "pngs")      # no folder of this machine
+    outside = tmp_path.parent / "elsewhere"
+    assert shown_path(outside) == str(outside)                             # outside it: as given
+    assert shown_path("") == "" and shown_path(None) == "None"
