@@ -145,6 +145,23 @@ class Chapter:
                 f"enas_edu {__version__}, torch {torch.__version__}]")
 
 
+def show_source(*objects, width: int = 88) -> None:
+    """Print the source of functions or classes as the chapters show them: a line longer than
+    ``width`` wraps onto continuation lines indented four spaces deeper than it, so the
+    printed code keeps its shape on the page instead of wrapping to column 0."""
+    import inspect
+    import textwrap
+    for obj in objects:
+        for line in inspect.getsource(obj).rstrip("\n").splitlines():
+            indent = line[:len(line) - len(line.lstrip())]
+            if len(line) <= width:
+                print(line)
+                continue
+            print(textwrap.fill(line.strip(), width, initial_indent=indent, subsequent_indent=indent + "    ",
+                                break_long_words=False, break_on_hyphens=False))
+        print()
+
+
 def _close(callbacks) -> None:
     """Close the callbacks that display something (LivePlot) once their run has returned."""
     for callback in callbacks or []:

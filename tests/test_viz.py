@@ -41,9 +41,13 @@ def test_drawings_show_every_choice_of_the_architecture():
     names = {"conv3x3": "conv 3x3", "sep3x3": "sep 3x3", "conv5x5": "conv 5x5", "sep5x5": "sep 5x5",
              "avgpool3x3": "avg", "maxpool3x3": "max"}
     assert [names[space.op_names[o]] for o in arch.ops] == [t for t in texts(fig) if t in names.values()]
-    skips = sum(sum(bits) for bits in arch.skips)
-    red = matplotlib.colors.to_rgba("#c55")
-    assert sum(isinstance(p, FancyArrowPatch) and p.get_edgecolor() == red for p in fig.axes[0].patches) == skips
+    from enas_edu.viz.draw import SKIP_COLORS
+    skips = [(i, k) for k, bits in enumerate(arch.skips) for i, bit in enumerate(bits) if bit]
+    arcs = [p for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch) and p.get_edgecolor() != (
+        matplotlib.colors.to_rgba("#445"))]
+    assert sorted(p.get_edgecolor() for p in arcs) == sorted(matplotlib.colors.to_rgba(SKIP_COLORS[i])
+                                                             for i, _ in skips)   # one colour per source
+    assert len([ln for ln in fig.axes[0].lines if ln.get_marker() == "o"]) == len(skips)   # a dot at each start
     paper = RNNCellSpace(num_nodes=4, layout="paper")
     assert "x, h" in texts(draw(paper, paper.sample(torch.Generator().manual_seed(1))))
     for fig_ in (draw(*published("micro")), draw(*published("rnn")), fig):   # the width of the text column
@@ -298,3 +302,43 @@ def test_controller_learning_panel_draws_each_run_and_the_uniform_references():
     assert list(top.lines[2].get_ydata()) == [0.9, 0.9]
     assert list(bottom.lines[2].get_ydata()) == [8.79, 8.79] and bottom.get_ylim()[0] == 0
     assert list(bottom.lines[0].get_ydata()) == [8.0 - 0.1 * i for i in range(10)]
+
+
+def test_shown_source_wraps_long_lines_under_their_own_indentation(capsys):
+    from enas_edu.book import show_source
+    from enas_edu.search import Search
+    show_source(Search._controller_phase, width=60)
+    printed = capsys.readouterr().out.splitlines()
+    import inspect
+    original = inspect.getsource(Search._controller_phase).splitlines()
+    assert max(len(line) for line in printed) <= 60 or all(" " not in line.strip() for line in printed
+                                                            if len(line) > 60)
+    assert " ".join(" ".join(printed).split()) == " ".join(" ".join(original).split())   # nothing lost
+    depth = {line.strip(): len(line) - len(line.lstrip()) for line in original if line.strip()}
+    long = next(line for line in original if len(line) > 60)
+    at = printed.index(next(p for p in printed if p.strip() and long.strip().startswith(p.strip())))
+    assert len(printed[at + 1]) - len(printed[at + 1].lstrip()) == depth[long.strip()] + 4   # hangs under it
+
+
+def test_the_unrolled_controller_shows_the_sampled_choices_and_one_attention_arc_per_skip_bit():
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from enas_edu.controller import Controller
+    from enas_edu.viz import draw_controller_unrolled
+    ax = draw_controller_unrolled(num_layers=4, seed=2).axes[0]
+    torch.manual_seed(2)
+    arch = Controller(MacroSpace(num_layers=4)).sample(generator=torch.Generator().manual_seed(2)).arch
+    texts = [t.get_text() for t in ax.texts]
+    assert MacroSpace(num_layers=4).to_arc_string(arch) in ax.get_title()          # the same sample
+    assert [t for t in texts if t.startswith("skips")] == [f"skips {k + 1}:\n" + " ".join(map(str, arch.skips[k]))
+                                                          for k in range(1, 4)]
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    dashed = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_linestyle() == "--"]
+    assert len(boxes) == 2 * 4 * 2 and len(dashed) == 1 + 2 + 3     # 8 LSTM steps + 8 outputs; k arcs at layer k
+
+
+@pytest.mark.parametrize("name", ["draw_search_parts", "draw_search_loop", "draw_estimates"])
+def test_the_conceptual_figures_fit_the_column(name):
+    import enas_edu.viz as viz
+    from enas_edu.viz.draw import COLUMN_INCHES
+    fig = getattr(viz, name)()
+    assert fig.get_size_inches()[0] == pytest.approx(COLUMN_INCHES) and len(fig.axes[0].patches) >= 5

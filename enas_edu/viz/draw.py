@@ -28,6 +28,7 @@ CELL_SIDE = CELL_BOX / 2 + 0.45  # where a micro cell's input arcs run: just out
 SHORT = {"conv3x3": "conv 3x3", "sep3x3": "sep 3x3", "conv5x5": "conv 5x5", "sep5x5": "sep 5x5",
          "avgpool3x3": "avg", "maxpool3x3": "max"}
 TINY = {"sep3x3": "sep3", "sep5x5": "sep5", "avgpool3x3": "avg", "maxpool3x3": "max", "identity": "id"}
+SKIP_COLORS = ["#c0392b", "#2874a6", "#239b56", "#b9770e", "#7d3c98", "#17a589", "#a04000", "#5d6d7e"]
 CODE = {"conv3x3": "c3", "sep3x3": "s3", "conv5x5": "c5", "sep5x5": "s5", "avgpool3x3": "avg", "maxpool3x3": "max"}
 
 
@@ -38,9 +39,11 @@ def _figsize(width_units: float, height_units: float, per_unit: float = 0.62) ->
 
 
 def _node(ax, xy, text, color="#e8eef7", width=0.7, fontsize=NODE_FONT):
+    """A box with its label, drawn above every line (zorder 3-4): arrows that pass a node run
+    behind it instead of across its label."""
     ax.add_patch(FancyBboxPatch((xy[0] - width / 2, xy[1] - 0.2), width, 0.4, facecolor=color, edgecolor="#334",
-                                **BOX))
-    ax.text(*xy, text, ha="center", va="center", fontsize=fontsize)
+                                zorder=3, **BOX))
+    ax.text(*xy, text, ha="center", va="center", fontsize=fontsize, zorder=4)
 
 
 def _edge(ax, a, b, label="", rad=0.0, color="#445", at=0.6):
@@ -101,8 +104,9 @@ def draw_rnn(arch, ax=None):
 
 
 def draw_macro(arch, ax=None):
-    """The macro network top to bottom: the stem, then layer k in row k + 1; skips as red arcs
-    on the right, from the box of the layer read to the box of the layer reading it."""
+    """The macro network top to bottom: the stem, then layer k in row k + 1; skips as arcs on
+    the right, from the box of the layer read (a dot) to the box of the layer reading it, one
+    colour per layer read, so arcs that share a source are seen to share it."""
     L = arch.num_layers
     ax = ax or plt.subplots(figsize=(4.2, 0.55 * ROW * (L + 2) + 0.6))[1]
     width = 2.2
@@ -114,14 +118,17 @@ def draw_macro(arch, ax=None):
         _node(ax, xy, SHORT[MACRO_OPS[arch.ops[k]]], width=width)
         _edge(ax, entries[-1], xy)
         for i, bit in enumerate(arch.skips[k]):
-            if bit:
-                _side_arc(ax, side_x, entries[i][1], xy[1], -0.25, color="#c55")
+            if bit:   # coloured by the entry it leaves, with a dot there: where each arc starts
+                color = SKIP_COLORS[i % len(SKIP_COLORS)]
+                _side_arc(ax, side_x, entries[i][1], xy[1], -0.25, color=color)
+                ax.plot([side_x], [entries[i][1]], "o", color=color, ms=4, zorder=2)
         entries.append(xy)
     head = (0, -ROW * (L + 1))
     _node(ax, head, "GAP + FC", "#d9f0d9", width=width)
     _edge(ax, entries[-1], head)
     bulge = 0.25 * ROW * L / 2
-    _finish(ax, f"macro network, {L} layers (red: skips)", [(-side_x, 0), (side_x + bulge, head[1])])
+    _finish(ax, f"macro network, {L} layers\n(skips: one colour per source)",
+            [(-side_x, 0), (side_x + bulge, head[1])])
     return ax
 
 

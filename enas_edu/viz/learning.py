@@ -10,6 +10,7 @@ sampling draws on average), and the policy's entropy on an axis from 0 to its un
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_controller_learning(runs: dict[str, list[dict]], uniform: float, max_entropy: float,
@@ -29,6 +30,7 @@ def plot_controller_learning(runs: dict[str, list[dict]], uniform: float, max_en
     bottom.set_ylim(0, max_entropy * 1.08)
     bottom.set_ylabel("policy entropy (nats)", fontsize=10)
     bottom.set_xlabel(xlabel, fontsize=10)
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))     # epochs, trainings: whole numbers
     bottom.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from ..config import load_config
 from ..spaces import MACRO_OPS, RNN_FUNCS, MacroArch, MicroArch, RNNArch
@@ -53,6 +54,7 @@ def plot_search(records_or_run, axes=None, label: str | None = None):
     x, lr = _series(records, "epoch", "lr")
     axes[3].plot(x, lr, marker="o", label=label)
     axes[3].set(title="learning rate", xlabel="epoch")
+    axes[3].xaxis.set_major_locator(MaxNLocator(integer=True))       # epochs are whole numbers
     for ax in axes:
         # A nearly flat series (an entropy that barely moves) would otherwise be drawn against
         # an offset such as "+1.338e1" in the corner, which reads as a separate number.
@@ -147,6 +149,7 @@ def plot_choices(run_dir: str | Path):
         epochs = range(len(next(iter(by_name.values()))))
         ax.stackplot(epochs, *by_name.values(), labels=list(by_name), alpha=0.85)
         ax.set(title=kind, xlabel="epoch", ylabel="share of sampled choices", ylim=(0, 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=10, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig

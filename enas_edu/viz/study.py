@@ -5,6 +5,7 @@ read at the page's full width."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from ..bench.study import SHARED
 
@@ -28,6 +29,9 @@ def plot_found(runs: list[dict], truth, ax=None):
         std = (sum((a - mean) ** 2 for a in acc) / max(len(acc) - 1, 1)) ** 0.5
         ax.errorbar(i + 0.3, mean, yerr=std, fmt="D", color="black", ms=5, capsize=4, zorder=4)
     ax.set_xticks(range(len(methods)), [LABELS.get(m, m) for m in methods], fontsize=10)
+    found = [r["true_test"] for r in runs] + [dist["max"], dist["median"]]
+    pad = 0.08 * (max(found) - min(found))               # the best child's line off the border
+    ax.set_ylim(min(found) - pad, max(found) + pad)
     ax.set_ylabel("true test accuracy (table)", fontsize=10)
     ax.set_title(f"the child each method chose, {len(runs) // len(methods)} seeds each", fontsize=11)
     # below the axes, not inside: inside it hid some methods' dots
@@ -54,6 +58,7 @@ def plot_ranking(summary: dict, ax=None):
     if ceiling is not None:             # what a scorer that knew every true accuracy would reach
         ax.axhline(ceiling, color="0.3", ls="--", lw=1, label=f"ceiling of the table ({ceiling:.2f})")
     ax.set_xlabel("epoch of the search (shared weights trained so far)", fontsize=10)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("Kendall tau, shared vs true", fontsize=10)
     ax.set_title("how well the shared weights rank every child", fontsize=11)
     ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
