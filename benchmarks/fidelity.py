@@ -301,31 +301,24 @@ def main() -> None:
     import torch
     print(f"hardware: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads; "
           f"torch {torch.__version__}; command: python benchmarks/fidelity.py {' '.join(sys.argv[1:])}\n")
-    if "truth" not in args.skip:
-        print(f"### Against the ground truth ({args.seeds} seeds, {args.workers} processes)\n")
-        print(against_truth(args.seeds, args.workers, args.settings), "\n", flush=True)
-    if "cost" not in args.skip:
-        print("### Cost of dense updates\n")
-        print(dense_cost(), "\n", flush=True)
-    if "aux" not in args.skip:
-        print(f"### Auxiliary head in the micro search ({args.micro_epochs} epochs)\n")
-        print(micro_aux(args.micro_epochs), "\n", flush=True)
-    if "rnn" not in args.skip:
-        print(f"### RNN reward windows ({args.rnn_epochs} epochs)\n")
-        print(rnn_windows(args.rnn_epochs), "\n", flush=True)
-    if "l2" not in args.skip:
-        print(f"### RNN search L2 term ({args.rnn_epochs} epochs)\n")
-        print(rnn_l2(args.rnn_epochs), "\n", flush=True)
-    if "valid" not in args.skip:
-        print(f"### RNN whole-split validation: hidden state carried or reset ({args.rnn_epochs} epochs)\n")
-        print(rnn_valid_state(args.rnn_epochs), "\n", flush=True)
-    if "steps" not in args.skip:
-        print("### RNN run length: whole passes or enas_lm's step count (PTB's shape)\n")
-        print(rnn_step_count(), "\n", flush=True)
-    if "final" not in args.skip:
-        print(f"### RNN final training: test windows and the averaging trigger ({args.rnn_final_epochs} epochs)\n")
-        print(rnn_final(args.rnn_final_epochs), flush=True)
-
+    epochs = args.rnn_epochs
+    sections = [  # (--skip key, heading, the measurement)
+        ("truth", f"Against the ground truth ({args.seeds} seeds, {args.workers} processes)",
+         lambda: against_truth(args.seeds, args.workers, args.settings)),
+        ("cost", "Cost of dense updates", dense_cost),
+        ("aux", f"Auxiliary head in the micro search ({args.micro_epochs} epochs)", lambda: micro_aux(args.micro_epochs)),
+        ("rnn", f"RNN reward windows ({epochs} epochs)", lambda: rnn_windows(epochs)),
+        ("l2", f"RNN search L2 term ({epochs} epochs)", lambda: rnn_l2(epochs)),
+        ("valid", f"RNN whole-split validation: hidden state carried or reset ({epochs} epochs)",
+         lambda: rnn_valid_state(epochs)),
+        ("steps", "RNN run length: whole passes or enas_lm's step count (PTB's shape)", rnn_step_count),
+        ("final", f"RNN final training: test windows and the averaging trigger ({args.rnn_final_epochs} epochs)",
+         lambda: rnn_final(args.rnn_final_epochs)),
+    ]
+    for key, heading, measure in sections:
+        if key not in args.skip:
+            print(f"### {heading}\n")
+            print(measure(), "\n", flush=True)
 
 if __name__ == "__main__":
     main()

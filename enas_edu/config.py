@@ -235,7 +235,7 @@ class SearchConfig:
     #: enas_lm's run length (issue #27): ``epochs`` x the count of fixed-length windows in one
     #: pass (``num_train_steps = num_train_batches * num_train_epochs``: 207 x 600 = 124,200 for
     #: PTB), stopping at that shared step even mid-pass, without that pass's controller phase.
-    #: Windows of random length (33.6 tokens on average against 35) make a pass ~4.6% longer than
+    #: Windows of random length (33.6 tokens on average against 35) make a pass ~4.5% longer than
     #: its nominal count, so the run has fewer passes, and controller phases, than ``epochs``
     #: (~574 of 600). False: ``epochs`` whole passes. Text only (image passes have no random length).
     fixed_steps: bool = False

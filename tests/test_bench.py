@@ -273,3 +273,36 @@ def test_generator_shards_resume_past_a_torn_line_and_refuse_another_recipe(tmp_
     assert tool.same_recipe(stored, {"epochs": 4, "net": {"out_filters": 16, "widths": (1, 2), "new": 0}})
     assert not tool.same_recipe(stored, {"epochs": 8, "net": {"out_filters": 16, "widths": (1, 2)}})
     assert not tool.same_recipe(stored, {"epochs": 4, "net": {"widths": (1, 2)}})
+
+
+def test_synflow_is_euler_s_sum_for_homogeneous_linear_networks():
+    """With |w| and an all-ones input, a bias-free linear net of depth d is homogeneous of degree d
+    in its weights, so sum(w * dR/dw) = d * R (Euler): an independent check of the proxy."""
+    from enas_edu.bench.proxies import synflow
+    torch.manual_seed(0)
+    one = torch.nn.Linear(5, 3, bias=False)
+    two = torch.nn.Sequential(torch.nn.Linear(5, 4, bias=False), torch.nn.Linear(4, 3, bias=False))
+    w, w1, w2 = (m.weight.detach().double().abs() for m in (one, two[0], two[1]))
+    r1, r2 = w.sum().item(), (w2 @ w1).sum().item()                      # R = 1^T |W| 1, 1^T |W2||W1| 1
+    assert synflow(one, (5,)) == pytest.approx(r1, rel=1e-12)
+    assert synflow(two, (5,)) == pytest.approx(2 * r2, rel=1e-12)
+    assert two[0].weight.dtype == torch.float32 and (two[0].weight < 0).any()   # the net passed is untouched
+
+
+def test_grad_norm_and_params_match_a_direct_computation():
+    from enas_edu.bench.proxies import grad_norm, score
+    from enas_edu.bench.recipe import NET, SPACE
+    from enas_edu.supernets import MacroNet
+    from enas_edu.supernets.cost import count_parameters
+    arch = SPACE.sample(torch.Generator().manual_seed(4))
+    images, labels = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    torch.manual_seed(0)
+    net = MacroNet(NET, arch).train()
+    params = [p for p in net.parameters()]
+    grads = torch.autograd.grad(torch.nn.functional.cross_entropy(net(images), labels), params, allow_unused=True)
+    direct = torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None)).item()
+    torch.manual_seed(0)
+    assert grad_norm(MacroNet(NET, arch), images, labels) == pytest.approx(direct, rel=1e-5)
+    assert score(arch, "params", images, labels) == count_parameters(MacroNet(NET, arch))
+    with pytest.raises(ValueError, match="proxy must be one of"):
+        score(arch, "jacob", images, labels)

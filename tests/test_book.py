@@ -238,3 +238,32 @@ def test_execution_joins_a_cells_consecutive_prints_into_one_output():
     assert [(o.output_type, o.get("name"), o.get("text")) for o in cell.outputs] == [
         ("stream", "stdout", "a\nb\n"), ("stream", "stderr", "warning\n"), ("stream", "stdout", "c\n"),
         ("display_data", None, None), ("stream", "stdout", "d\n")]
+
+
+def test_the_student_build_removes_every_solution_and_keeps_every_exercise(tmp_path):
+    spec = importlib.util.spec_from_file_location("nosol", ROOT / "tools" / "build_without_solutions.py")
+    nosol = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nosol)
+    for chapter in CHAPTERS:
+        copy = tmp_path / f"{chapter.split('/')[-1]}.ipynb"
+        shutil.copy(ROOT / f"{chapter}.ipynb", copy)
+        before = "".join("".join(c["source"]) for c in json.loads(copy.read_text())["cells"]
+                         if c["cell_type"] == "markdown")
+        removed = nosol.strip_notebook(copy)
+        after = "".join("".join(c["source"]) for c in json.loads(copy.read_text())["cells"]
+                        if c["cell_type"] == "markdown")
+        assert removed == before.count("{admonition} Solution") >= 3 and "{admonition} Solution" not in after
+        exercises = after[after.index("## Exercises"):]
+        numbered = re.findall(r"^\d+\. \*\(", exercises, re.MULTILINE)
+        assert len(numbered) == len(re.findall(r"^\d+\. \*\(", before[before.index("## Exercises"):],
+                                                re.MULTILINE))       # every exercise stays
+        assert exercises.count("assert ") == before[before.index("## Exercises"):].count("assert ") - (
+            sum(s.count("assert ") for s in nosol.SOLUTION.findall(before)))  # checks stay; solutions' go
+
+
+def test_the_instructors_schedule_is_written_from_the_timings():
+    timings = json.loads(execute_book.TIMINGS.read_text())
+    page = (ROOT / "book" / "instructors.md").read_text()
+    assert execute_book.schedule(timings) in page, "run python tools/execute_book.py --stamp-only"
+    planned = [c for _, chapters in execute_book.SESSIONS for c in chapters]
+    assert sorted(planned) == sorted(c.split("/")[-1] for c in CHAPTERS)     # every chapter, once

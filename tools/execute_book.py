@@ -74,6 +74,48 @@ def running_time(entry: dict) -> str:
     return f"**Running time.** {' '.join(parts)}\n\n" if parts else ""
 
 
+INSTRUCTORS = ROOT / "book" / "instructors.md"
+SCHEDULE = re.compile(r"(<!-- schedule:start -->\n).*?(<!-- schedule:end -->)", re.DOTALL)
+#: The course plan of the instructors' page: six sessions of the chapters, two or three a week.
+SESSIONS = [("1", ["01_why_search", "02_nas_with_rl"]),
+            ("2", ["03_search_spaces", "04_parameter_sharing"]),
+            ("3", ["05_rnn_cell_search", "06_macro_search"]),
+            ("4", ["07_micro_search", "08_derive_and_train"]),
+            ("5", ["09_costs_and_baselines", "10_discussion"]),
+            ("6", ["13_search_strategies", "11_recorded_runs", "12_own_data"])]
+
+
+def schedule(timings: dict) -> str:
+    """The instructors' page's table: per session, its chapters and their running times, the CPU
+    time summed from ``timings.json`` (measured), the T4 time measured or estimated."""
+    rows = ["| session | chapters | CPU at the `book` profile (measured) | Colab T4 at the `colab` profile |",
+            "|---|---|---|---|"]
+    for session, chapters in SESSIONS:
+        titles = [nbformat.read(ROOT / "notebooks" / f"{c}.ipynb", as_version=4).cells[0].source
+                  .splitlines()[0].lstrip("# ") for c in chapters]
+        cpu = [timings.get(c, {}).get("book", {}).get("seconds") for c in chapters]
+        cpu_text = minutes(sum(cpu)) if None not in cpu else "not measured"
+        t4 = []
+        for c in chapters:
+            entry = timings.get(c, {})
+            measured = entry.get("colab")
+            t4.append(f"{minutes(measured['seconds'])} (measured)" if measured and "T4" in measured["hardware"]
+                      else f"{entry.get('colab_t4_estimate', {}).get('time', 'not estimated')} (estimate)")
+        rows.append(f"| {session} | {'; '.join(f'{n}. {t}' for n, t in zip((c[:2].lstrip('0') for c in chapters), titles))}"
+                    f" | {cpu_text} | {'; '.join(t4)} |")
+    return "\n".join(rows) + "\n"
+
+
+def stamp_schedule(timings: dict, page: Path = INSTRUCTORS) -> bool:
+    """Write :func:`schedule` between the page's schedule markers; True if it changed."""
+    text = page.read_text()
+    new = SCHEDULE.sub(lambda m: m.group(1) + schedule(timings) + m.group(2), text, count=1)
+    if new == text:
+        return False
+    page.write_text(new)
+    return True
+
+
 def stamp(path: Path, timings: dict) -> bool:
     """Write the running-time line into the first cell of ``path``; True if it changed."""
     entry = timings.get(path.stem)
@@ -156,6 +198,8 @@ def main() -> None:
             print(f"{path.name}: executed at profile {args.profile} in {seconds:.0f} s")
         if stamp(path, timings):
             print(f"{path.name}: running-time line rewritten")
+    if stamp_schedule(timings):
+        print(f"{INSTRUCTORS.relative_to(ROOT)}: schedule rewritten")
 
 
 if __name__ == "__main__":
