@@ -140,7 +140,8 @@ class Chapter:
         from .training import hardware_name
         return hardware_name(self.device)
 
-    def label(self, data: str, seed: int = 0) -> str:
+    def label(self, data: str, seed: int | str = 0) -> str:
+        """The line a results cell prints under its numbers; ``seed`` may name several ("0-2")."""
         return (f"[data: {data}; profile: {self.profile}; hardware: {self.hardware()}; seed: {seed}; "
                 f"enas_edu {__version__}, torch {torch.__version__}]")
 
