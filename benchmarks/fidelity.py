@@ -44,6 +44,10 @@ Usage: ``python benchmarks/fidelity.py [--seeds 4] [--workers 2] [--micro-epochs
 8. **RNN run length** (``fixed_steps``): enas_lm's 207 x 600 steps against 600 whole passes
    for PTB's shape, counted with the project's own random-length windows (no training).
 
+9. **Micro evaluation batch** (``eval_batch_size`` 100 in the CIFAR profiles): 30 sampled
+   cells scored on the whole validation split with batch statistics, in batches of the
+   training size and of 100, on the shared weights of a book micro search (2 seeds).
+
 Prints Markdown tables for BENCHMARKS.md ("Fidelity switches").
 """
 
@@ -262,6 +266,33 @@ def rnn_valid_state(epochs: int, cells: int = 20) -> str:
     return "\n".join(lines)
 
 
+def micro_eval_batch(epochs: int, cells: int = 30) -> str:
+    """Whole-split validation of sampled cells with batch statistics (the micro search scores in
+    training mode) in batches of the training size and of 100 (``models.py``'s evaluation
+    batch), on the shared weights of a book micro search: the two rankings compared."""
+    import torch
+    from enas_edu.config import search_config
+    from enas_edu.ranking import spearman
+    from enas_edu.search import run_search
+    lines = ["| seed | cells | mean validation accuracy, batch 32 | batch 100 | Spearman of the two rankings | "
+             "same best cell |", "|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as work:
+        for seed in (0, 1):
+            search = run_search(search_config("micro", "book", seed=seed, epochs=epochs), Path(work) / str(seed),
+                                progress=False)
+            search.scoring_mode()                               # batch statistics, as micro_child.py
+            archs = [search.space.sample(torch.Generator().manual_seed(1000 + i)) for i in range(cells)]
+            acc = {}
+            for batch in (search.config.data.batch_size, 100):
+                search.task.cfg = dataclasses.replace(search.task.cfg, eval_batch_size=batch)
+                acc[batch] = [search.task.evaluate(search.net, a, "valid") for a in archs]
+            a, b = acc.values()
+            best = [max(range(cells), key=v.__getitem__) for v in (a, b)]
+            lines.append(f"| {seed} | {cells} | {statistics.mean(a):.3f} | {statistics.mean(b):.3f} | "
+                         f"{spearman(a, b):.3f} | {'yes' if best[0] == best[1] else 'no'} |")
+    return "\n".join(lines)
+
+
 def rnn_step_count(epochs: int = 600, seed: int = 0) -> str:
     """enas_lm's step budget against whole passes for PTB's shape (929,589 training tokens in
     128 columns, bptt 35), counted with the project's own random-length window generator."""
@@ -294,7 +325,7 @@ def main() -> None:
     parser.add_argument("--rnn-epochs", type=int, default=3)
     parser.add_argument("--rnn-final-epochs", type=int, default=5)
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["truth", "cost", "aux", "rnn", "l2", "final", "valid", "steps"])
+                        choices=["truth", "cost", "aux", "rnn", "l2", "final", "valid", "steps", "evalbatch"])
     parser.add_argument("--settings", nargs="*", default=None, choices=list(SETTINGS),
                         help="rows of the truth table (default: all; the default row is always run)")
     args = parser.parse_args()
@@ -312,6 +343,8 @@ def main() -> None:
         ("valid", f"RNN whole-split validation: hidden state carried or reset ({epochs} epochs)",
          lambda: rnn_valid_state(epochs)),
         ("steps", "RNN run length: whole passes or enas_lm's step count (PTB's shape)", rnn_step_count),
+        ("evalbatch", f"Micro search: evaluation batch with batch statistics ({args.micro_epochs} epochs)",
+         lambda: micro_eval_batch(args.micro_epochs)),
         ("final", f"RNN final training: test windows and the averaging trigger ({args.rnn_final_epochs} epochs)",
          lambda: rnn_final(args.rnn_final_epochs)),
     ]
