@@ -240,57 +240,51 @@ def rnn_final(epochs: int) -> str:
     return "\n".join(lines)
 
 
-def rnn_valid_state(epochs: int, cells: int = 20) -> str:
-    """Whole-split validation of sampled cells with the hidden state carried across windows
-    and reset before each (enas_lm's search, ``valid_state_reset``), on the shared weights of a
-    book RNN search: mean perplexity, the two rankings' Spearman, and whether the best agrees."""
+def _rescored(space: str, epochs: int, cells: int, settings: dict, metric: str, lower_is_better: bool) -> str:
+    """Sampled cells scored on the whole validation split with the shared weights of a book
+    search of ``space`` (seeds 0 and 1, in the mode the search scores in), once per data setting
+    (``settings``: column label -> DataConfig fields): the means, the two rankings' Spearman,
+    and whether the best cell agrees."""
     import torch
-    from enas_edu.ranking import spearman
     from enas_edu.config import search_config
+    from enas_edu.ranking import spearman
     from enas_edu.search import run_search
-    lines = ["| seed | cells | mean validation perplexity, carried | reset before each window | "
-             "Spearman of the two rankings | same best cell |", "|---|---|---|---|---|---|"]
+    first, second = settings
+    lines = [f"| seed | cells | mean validation {metric}, {first} | {second} | Spearman of the two rankings | "
+             "same best cell |", "|---|---|---|---|---|---|"]
+    pick = min if lower_is_better else max
     with tempfile.TemporaryDirectory() as work:
         for seed in (0, 1):
-            search = run_search(search_config("rnn", "book", seed=seed, epochs=epochs), Path(work) / str(seed),
+            search = run_search(search_config(space, "book", seed=seed, epochs=epochs), Path(work) / str(seed),
                                 progress=False)
-            search.net.eval()
+            search.scoring_mode()
             archs = [search.space.sample(torch.Generator().manual_seed(1000 + i)) for i in range(cells)]
-            ppl = {}
-            for reset in (False, True):
-                search.task.cfg = dataclasses.replace(search.task.cfg, valid_state_reset=reset)
-                ppl[reset] = [search.task.evaluate(search.net, a, "valid") for a in archs]
-            best = [min(range(cells), key=ppl[r].__getitem__) for r in (False, True)]
-            lines.append(f"| {seed} | {cells} | {statistics.mean(ppl[False]):.1f} | {statistics.mean(ppl[True]):.1f} | "
-                         f"{spearman(ppl[False], ppl[True]):.3f} | {'yes' if best[0] == best[1] else 'no'} |")
+            scores = []
+            for fields in settings.values():
+                search.task.cfg = dataclasses.replace(search.task.cfg, **fields)
+                scores.append([search.task.evaluate(search.net, a, "valid") for a in archs])
+            a, b = scores
+            best = [pick(range(cells), key=v.__getitem__) for v in (a, b)]
+            digits = 1 if metric == "perplexity" else 3
+            lines.append(f"| {seed} | {cells} | {statistics.mean(a):.{digits}f} | {statistics.mean(b):.{digits}f} | "
+                         f"{spearman(a, b):.3f} | {'yes' if best[0] == best[1] else 'no'} |")
     return "\n".join(lines)
+
+
+def rnn_valid_state(epochs: int, cells: int = 20) -> str:
+    """The hidden state carried across validation windows, and reset before each (enas_lm's
+    search, ``valid_state_reset``), on a book RNN search (scored without dropout)."""
+    return _rescored("rnn", epochs, cells, {"carried": {"valid_state_reset": False},
+                                            "reset before each window": {"valid_state_reset": True}},
+                     "perplexity", lower_is_better=True)
 
 
 def micro_eval_batch(epochs: int, cells: int = 30) -> str:
-    """Whole-split validation of sampled cells with batch statistics (the micro search scores in
-    training mode) in batches of the training size and of 100 (``models.py``'s evaluation
-    batch), on the shared weights of a book micro search: the two rankings compared."""
-    import torch
-    from enas_edu.config import search_config
-    from enas_edu.ranking import spearman
-    from enas_edu.search import run_search
-    lines = ["| seed | cells | mean validation accuracy, batch 32 | batch 100 | Spearman of the two rankings | "
-             "same best cell |", "|---|---|---|---|---|---|"]
-    with tempfile.TemporaryDirectory() as work:
-        for seed in (0, 1):
-            search = run_search(search_config("micro", "book", seed=seed, epochs=epochs), Path(work) / str(seed),
-                                progress=False)
-            search.scoring_mode()                               # batch statistics, as micro_child.py
-            archs = [search.space.sample(torch.Generator().manual_seed(1000 + i)) for i in range(cells)]
-            acc = {}
-            for batch in (search.config.data.batch_size, 100):
-                search.task.cfg = dataclasses.replace(search.task.cfg, eval_batch_size=batch)
-                acc[batch] = [search.task.evaluate(search.net, a, "valid") for a in archs]
-            a, b = acc.values()
-            best = [max(range(cells), key=v.__getitem__) for v in (a, b)]
-            lines.append(f"| {seed} | {cells} | {statistics.mean(a):.3f} | {statistics.mean(b):.3f} | "
-                         f"{spearman(a, b):.3f} | {'yes' if best[0] == best[1] else 'no'} |")
-    return "\n".join(lines)
+    """Batches of the training size (32) and of 100 (``models.py``'s evaluation batch) with
+    batch statistics, as the micro search scores, on a book micro search."""
+    return _rescored("micro", epochs, cells, {"batch 32": {"eval_batch_size": 32},
+                                              "batch 100": {"eval_batch_size": 100}},
+                     "accuracy", lower_is_better=False)
 
 
 def rnn_step_count(epochs: int = 600, seed: int = 0) -> str:

@@ -12,6 +12,7 @@ directory, and at the end the replicas' weights are compared (``replicas_in_sync
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -145,9 +146,9 @@ class FinalTraining:
             base_lr = learning_rate(o, epoch)
             losses, carry = [], None
             bar = _bar(steps, f"epoch {epoch}", self.progress)
-            for step, batch in enumerate(self.task.train_epoch(epoch)):
-                if self.finished:                 # fixed_steps: enas_lm tests at its last step
-                    break
+            left = None if self.step_budget is None else self.step_budget - self.steps_done
+            # fixed_steps: the pass ends where the budget does (enas_lm tests at its last step)
+            for step, batch in enumerate(itertools.islice(self.task.train_epoch(epoch), left)):
                 self.steps_done += 1
                 self.net.drop_path_progress = (epoch * steps + step) / total_steps
                 with self.precision.autocast():

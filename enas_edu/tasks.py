@@ -90,8 +90,8 @@ def check_same_data(run_dir: Path, source: dict, resume: bool, write: bool = Tru
         if changed:
             raise ValueError(f"{run_dir} was started on other data than it reads now (changed: {', '.join(changed)}; "
                              f"then {[saved.get(k) for k in changed]}, now {[source.get(k) for k in changed]}; "
-                             f"then read from {shown_path(saved.get('path'))}). Restore that data to resume, or start a new run "
-                             "directory")
+                             f"then read from {shown_path(saved.get('path'))}). Restore that data to resume, or "
+                             "start a new run directory")
         return
     if write:
         atomic_write_text(path, json.dumps(source, indent=1))

@@ -240,10 +240,32 @@ def test_execution_joins_a_cells_consecutive_prints_into_one_output():
         ("display_data", None, None), ("stream", "stdout", "d\n")]
 
 
-def test_the_student_build_removes_every_solution_and_keeps_every_exercise(tmp_path):
+def _nosol():
     spec = importlib.util.spec_from_file_location("nosol", ROOT / "tools" / "build_without_solutions.py")
     nosol = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(nosol)
+    return nosol
+
+
+def test_the_student_build_replaces_only_a_folder_it_wrote(tmp_path, monkeypatch, capsys):
+    nosol = _nosol()
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("a reader's own files")
+    monkeypatch.setattr("sys.argv", ["build_without_solutions.py", "--out", str(mine)])
+    assert nosol.main() == 2                                        # refused before building anything
+    assert "not an earlier student build" in capsys.readouterr().err
+    assert (mine / "keep.txt").read_text() == "a reader's own files"
+    (tmp_path / "a_file").write_text("x")
+    assert nosol.check_out(tmp_path / "a_file") is not None
+    earlier = tmp_path / "student"
+    earlier.mkdir()
+    (earlier / nosol.MARKER).write_text("")
+    assert nosol.check_out(earlier) is None and nosol.check_out(tmp_path / "new") is None
+
+
+def test_the_student_build_removes_every_solution_and_keeps_every_exercise(tmp_path):
+    nosol = _nosol()
     for chapter in CHAPTERS:
         copy = tmp_path / f"{chapter.split('/')[-1]}.ipynb"
         shutil.copy(ROOT / f"{chapter}.ipynb", copy)

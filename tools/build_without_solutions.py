@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = re.compile(r"^[ \t]*````\{admonition\} Solution[^\n]*\n.*?^[ \t]*````[ \t]*(?:\n|\Z)",
                       re.MULTILINE | re.DOTALL)
 SOURCES = ("_config.yml", "_toc.yml", "references.bib", "book", "notebooks")
+#: written into every student build, so that a later build replaces only a folder it made
+MARKER = ".enas-edu-student-build"
 
 
 def strip_solutions(text: str) -> tuple[str, int]:
@@ -56,11 +58,26 @@ def copy_sources(dest: Path) -> None:
             shutil.copy2(src, dest / name)
 
 
+def check_out(out: Path) -> str | None:
+    """Why ``out`` cannot receive the build (it would replace something this tool did not
+    write), or None: it does not exist yet, or holds an earlier student build."""
+    if out.exists() and not (out.is_dir() and (out / MARKER).is_file()):
+        return (f"--out {out} exists and is not an earlier student build (no {MARKER} in it); "
+                "give a new folder, or delete that one yourself")
+    return None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "student",
-                        help="where the HTML goes (default _build/student)")
+                        help="where the HTML goes (default _build/student); replaced only if an "
+                             "earlier run of this tool wrote it")
     args = parser.parse_args()
+    out = args.out.resolve()
+    problem = check_out(out)
+    if problem:
+        print(f"build_without_solutions: {problem}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as work:
         copy = Path(work) / "book"
         copy.mkdir()
@@ -74,8 +91,8 @@ def main() -> int:
         build = subprocess.run(["jupyter-book", "build", str(copy), "--path-output", str(copy)])
         if build.returncode != 0:
             return build.returncode
-        out = args.out.resolve()
-        shutil.rmtree(out, ignore_errors=True)
+        (copy / "_build" / "html" / MARKER).write_text("written by tools/build_without_solutions.py\n")
+        shutil.rmtree(out, ignore_errors=True)             # an earlier student build (check_out)
         shutil.copytree(copy / "_build" / "html", out)
     print(f"the book without solutions: {out / 'index.html'}")
     return 0

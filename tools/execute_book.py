@@ -54,6 +54,12 @@ def minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
+def t4_measured(entry: dict) -> dict | None:
+    """The chapter's ``colab`` timing if it was measured on a T4 (another GPU's is no T4 time)."""
+    t4 = entry.get("colab")
+    return t4 if t4 and "T4" in t4["hardware"] else None
+
+
 def running_time(entry: dict) -> str:
     """The **Running time.** paragraph of one chapter, from its entry in ``timings.json``."""
     parts = []
@@ -61,8 +67,8 @@ def running_time(entry: dict) -> str:
     if cpu:
         parts.append(f"CPU at the `book` profile: {minutes(cpu['seconds'])}, measured on {cpu['hardware']} "
                      f"(torch {cpu['torch']}, {cpu['date']}, commit {cpu['commit']}).")
-    t4 = entry.get("colab")
-    if t4 and "T4" in t4["hardware"]:
+    t4 = t4_measured(entry)
+    if t4:
         parts.append(f"Colab T4 at the `colab` profile: {minutes(t4['seconds'])}, measured "
                      f"({t4['date']}, commit {t4['commit']}).")
     elif entry.get("colab_t4_estimate"):
@@ -91,18 +97,17 @@ def schedule(timings: dict) -> str:
     rows = ["| session | chapters | CPU at the `book` profile (measured) | Colab T4 at the `colab` profile |",
             "|---|---|---|---|"]
     for session, chapters in SESSIONS:
-        titles = [nbformat.read(ROOT / "notebooks" / f"{c}.ipynb", as_version=4).cells[0].source
-                  .splitlines()[0].lstrip("# ") for c in chapters]
-        cpu = [timings.get(c, {}).get("book", {}).get("seconds") for c in chapters]
-        cpu_text = minutes(sum(cpu)) if None not in cpu else "not measured"
-        t4 = []
+        names, cpu, t4 = [], [], []
         for c in chapters:
+            title = nbformat.read(ROOT / "notebooks" / f"{c}.ipynb", as_version=4).cells[0].source.splitlines()[0]
+            names.append(f"{int(c[:2])}. {title.lstrip('# ')}")
             entry = timings.get(c, {})
-            measured = entry.get("colab")
-            t4.append(f"{minutes(measured['seconds'])} (measured)" if measured and "T4" in measured["hardware"]
-                      else f"{entry.get('colab_t4_estimate', {}).get('time', 'not estimated')} (estimate)")
-        rows.append(f"| {session} | {'; '.join(f'{n}. {t}' for n, t in zip((c[:2].lstrip('0') for c in chapters), titles))}"
-                    f" | {cpu_text} | {'; '.join(t4)} |")
+            cpu.append(entry.get("book", {}).get("seconds"))
+            measured = t4_measured(entry)
+            t4.append(f"{minutes(measured['seconds'])} (measured)" if measured else
+                      f"{entry.get('colab_t4_estimate', {}).get('time', 'not estimated')} (estimate)")
+        cpu_text = minutes(sum(cpu)) if None not in cpu else "not measured"
+        rows.append(f"| {session} | {'; '.join(names)} | {cpu_text} | {'; '.join(t4)} |")
     return "\n".join(rows) + "\n"
 
 
