@@ -13,7 +13,11 @@ and the SGD update; fp32, on this CPU, with batches of random data of the real s
 - ``rnn``: the paper's RNN supernet (12 nodes, hidden 200), a 10,000-word vocabulary, batch 64 x
   35 tokens (enas_lm's search batch is 64);
 - ``micro``: ``cifar10_micro_search.sh`` (6 + 2 cells, 20 filters, aux head), batch 160;
-- ``macro``: ``cifar10_macro_search.sh`` (12 layers, 36 filters), batch 128.
+- ``macro``: ``cifar10_macro_search.sh`` (12 layers, 36 filters), batch 128;
+- ``nbmacro``: the NAS-Bench-Macro supernet at the benchmark's widths, batch 128.
+
+``ONEDNN_MAX_CPU_ISA=AVX2`` before the command times both versions on the kernels of a CPU
+without AVX-512 (the variable reaches every process).
 
 Each (version, config, threads) runs in a process of its own with the version's own library
 (a ``git worktree`` of the old commit; the working tree for the new), interleaved: repetition r
@@ -37,7 +41,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ("rnn", "micro", "macro")
+CONFIGS = ("rnn", "micro", "macro", "nbmacro")
 
 
 def worker(space: str, threads: int, steps: int, channels_last: bool) -> dict:

@@ -34,10 +34,12 @@ NETS = {
     "rnn": lambda fast: RNNNet(RNNNetConfig(vocab_size=100, hidden_size=16, hoist=fast)),
 }
 GOLDEN = {   # (space, path): aten operations per phase of one steady shared step (no views)
-    ("micro", "naive"): {"forward": 202, "backward": 218, "clip": 8, "optimizer": 750},
-    ("micro", "fast"): {"forward": 202, "backward": 218, "clip": 8, "optimizer": 5},
-    ("macro", "naive"): {"forward": 218, "backward": 201, "clip": 8, "optimizer": 705},
-    ("macro", "fast"): {"forward": 218, "backward": 201, "clip": 8, "optimizer": 5},
+    # a factorized reduction's strided 1 x 1 convolutions subsample first (ops.pointwise, issue
+    # #36): one pooling forward and one backward per path, 8 paths here (micro), 28 (macro)
+    ("micro", "naive"): {"forward": 210, "backward": 226, "clip": 8, "optimizer": 750},
+    ("micro", "fast"): {"forward": 210, "backward": 226, "clip": 8, "optimizer": 5},
+    ("macro", "naive"): {"forward": 246, "backward": 229, "clip": 8, "optimizer": 705},
+    ("macro", "fast"): {"forward": 246, "backward": 229, "clip": 8, "optimizer": 5},
     ("rnn", "naive"): {"forward": 642, "backward": 1264, "clip": 8, "optimizer": 11},
     ("rnn", "fast"): {"forward": 636, "backward": 1142, "clip": 8, "optimizer": 1},
 }
@@ -76,7 +78,7 @@ def test_aten_operations_per_shared_step_are_the_golden_values(space, path):
 
 def test_the_fast_micro_step_dispatches_far_fewer_operations():
     naive, fast = sum(_ops("micro", "naive")[0].values()), sum(_ops("micro", "fast")[0].values())
-    assert naive / fast > 2.7, (naive, fast)
+    assert naive / fast > 2.6, (naive, fast)     # 1,194 / 449 (1,178 / 433 before issue #36's 16 poolings)
     _, counts = _ops("micro", "fast")
     assert set(counts["optimizer"]) <= {"_foreach_add_", "_foreach_mul_", "_foreach_add", "_foreach_lerp_",
                                         "_foreach_addcmul_", "_foreach_neg", "_foreach_mul", "clone",

@@ -30,6 +30,7 @@ import torch.nn as nn
 
 from ..spaces.nbmacro import NBMACRO_OPS, STAGES, NBMacroArch, NBMacroSpace
 from .base import Supernet
+from .ops import conv
 
 #: (expansion, kernel) of the inverted residual choices, by op index.
 BLOCKS = {1: (3, 3), 2: (6, 5)}
@@ -55,7 +56,7 @@ class NBMacroNetConfig:
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1, relu: bool = True):
-    layers = [nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(c_out)]
+    layers = [conv(c_in, c_out, kernel, stride, groups), nn.BatchNorm2d(c_out)]
     return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
 
 

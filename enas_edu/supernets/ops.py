@@ -23,6 +23,43 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def pointwise(x: torch.Tensor, weight: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """A 1 x 1 convolution of any stride, as the subsampling it is followed by a stride-1 one.
+
+    A 1 x 1 window of stride s reads exactly the pixels ``x[:, :, ::s, ::s]``, so both give the
+    same function of the same weights. Written this way because oneDNN 3.12's AVX2 kernel for
+    the strided form (torch 2.13 on CPUs without AVX-512, channels_last) writes outside its
+    buffers for 2-7 input channels: a crash, a hang, or silently wrong gradients (issue #36,
+    BENCHMARKS.md "A native crash on AVX2 CPUs"). The subsampling is a 1 x 1 average pooling of
+    stride s: exactly those pixels, in the memory format of ``x`` (a channels_last network stays
+    channels_last), one operation forward and one backward (slicing takes a copy and two).
+    """
+    if stride > 1:
+        x = F.avg_pool2d(x, 1, stride)                  # [N, C, ceil(H / s), ceil(W / s)]
+    return F.conv2d(x, weight)
+
+
+class Pointwise(nn.Conv2d):
+    """``nn.Conv2d(c_in, c_out, 1, stride, bias=False)`` computed by :func:`pointwise`.
+
+    A subclass, so parameter names, initialisation (``isinstance(m, nn.Conv2d)``), state dicts
+    and FLOP counts are those of the plain convolution it replaces.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__(c_in, c_out, 1, stride, 0, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pointwise(x, self.weight, self.stride[0])
+
+
+def conv(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    """A bias-free k x k convolution with padding k // 2; 1 x 1 ones strided by subsampling."""
+    if kernel == 1 and groups == 1:
+        return Pointwise(c_in, c_out, stride)
+    return nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False)
+
+
 def batch_norm(channels: int, track_stats: bool = True, eps: float = 1e-5) -> nn.BatchNorm2d:
     """``image_ops.batch_norm``: affine, eps 1e-5, decay 0.9; batch statistics only if not tracked.
     (``batch_norm_with_mask`` uses eps 1e-3: ``MacroNetConfig.branch_bn_eps``.)"""
@@ -35,7 +72,7 @@ class ReLUConvBN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int = 1, stride: int = 1, track_stats: bool = True):
         super().__init__(
             nn.ReLU(),
-            nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
+            conv(c_in, c_out, kernel, stride),
             batch_norm(c_out, track_stats),
         )
 
@@ -107,14 +144,14 @@ class FactorizedReduce(nn.Module):
         self.bn = batch_norm(c_out, track_stats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:              # [N, C, H, W]
-        # A 1 x 1 convolution of stride 2 reads exactly the pixels x[:, :, ::2, ::2]. The second
-        # path reads the input shifted by one pixel, x[:, :, 1::2, 1::2]; an odd size needs the
-        # zero padding that makes both paths the same size (even sizes, all of CIFAR's, do not).
+        # A 1 x 1 convolution of stride 2 reads exactly the pixels x[:, :, ::2, ::2] (pointwise
+        # computes it so). The second path reads the input shifted by one pixel,
+        # x[:, :, 1::2, 1::2]; an odd size needs the zero padding that makes both paths the same
+        # size (even sizes, all of CIFAR's, do not).
         shifted = x[:, :, 1:, 1:]
         if x.shape[-1] % 2 or x.shape[-2] % 2:
             shifted = F.pad(shifted, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        out = torch.cat([F.conv2d(x, self.path1.weight, stride=2),
-                         F.conv2d(shifted, self.path2.weight, stride=2)], 1)
+        out = torch.cat([pointwise(x, self.path1.weight, 2), pointwise(shifted, self.path2.weight, 2)], 1)
         return self.bn(out)                                           # [N, c_out, H/2, W/2]
 
 
