@@ -127,7 +127,9 @@ def data_line(source: dict) -> str:
         sizes = f"{source['vocabulary']:,}-word vocabulary, {source['words']['train']:,} training words"
     else:
         shape = "x".join(map(str, source["image_shape"]))
-        sizes = f"{source['images']['train']:,} training images of {shape}, {source['classes']} classes"
+        n = source["images"]
+        sizes = (f"{n['train']:,} training, {n['valid']:,} validation and {n['test']:,} test images of {shape}, "
+                 f"{source['classes']} classes")
     checked = ("checksums verified" if source["checksums_verified"] else
                "generated for this run" if source["kind"] in SYNTHETIC_DATASETS else
                "downloaded and checked by torchvision" if source["kind"] == "torchvision" else

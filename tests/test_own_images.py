@@ -220,7 +220,8 @@ def test_search_derive_and_train_on_a_folder_from_the_command_line(tmp_path, cap
     run, final = str(tmp_path / "s"), str(tmp_path / "f")
     common = ["--profile", "smoke", "--epochs", "1", "--quiet", "--batch-size", "8"]
     assert main(["search", "micro", "--data", str(tmp_path / "imgs"), "--out", run, *common]) == 0
-    assert "own images from imgs/ [images]: 18 training images of 1x10x10, 3 classes" in capsys.readouterr().out
+    assert ("own images from imgs/ [images]: 18 training, 3 validation and 3 test images of 1x10x10, 3 classes"
+            in capsys.readouterr().out)
     assert main(["derive", run, "--samples", "4", "--top-k", "2"]) == 0
     with pytest.warns(UserWarning, match="10 x 10 images are 2 pixels wide.*turned off"):   # the final aux head
         assert main(["train", "micro", "--from", run, "--out", final, *common]) == 0    # on the search's data
@@ -257,3 +258,86 @@ def test_scores_do_not_depend_on_the_order_of_the_split(monkeypatch):
         assert not torch.equal(permuted.valid_y, task.data.valid_y)       # it did come in another order
         assert other.evaluate_counts(net, arch, "valid") == scores
         assert [other.score(net, other.reward_batch(), arch).item() for _ in range(3)] == rewards
+
+
+# ------------------------------------------------------------------ large folders (issue #37, #40)
+def _tree_digest(root):
+    import hashlib
+    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_large_folder_is_decoded_once_and_then_read_from_a_checked_cache(tmp_path, monkeypatch, capsys):
+    from enas_edu.data import own_images as oi
+    write_digit_folder(tmp_path / "d", per_class=4, classes=3)
+    before = _tree_digest(tmp_path / "d")
+    monkeypatch.setattr(oi, "CACHE_MIN_FILES", 10)
+    monkeypatch.setattr(oi, "PROGRESS_MIN_FILES", 10)
+    cache = tmp_path / "cache"
+    splits, facts = read_image_folder(tmp_path / "d", cache_dir=cache)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"decoding images: {k:,} / 12" for k in range(1, 13)]
+    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".npz"]      # no temporary file left
+    x, y = _digits(4, 3)
+    assert torch.equal(splits["train"][0], x) and torch.equal(splits["train"][1], y)
+
+    def no_decoding(*args):
+        raise AssertionError("decoded although the cache holds the folder")
+    with monkeypatch.context() as m:
+        m.setattr(oi, "_read_image", no_decoding)
+        cached, cached_facts = read_image_folder(tmp_path / "d", cache_dir=cache)
+    assert cached_facts == facts and torch.equal(cached["train"][0], x) and torch.equal(cached["train"][1], y)
+    assert capsys.readouterr().err == ""                                           # nothing decoded, nothing shown
+
+    npz = next(cache.glob("*.npz"))                                                # a damaged cache is decoded anew
+    raw = bytearray(npz.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    npz.write_bytes(bytes(raw))
+    again, again_facts = read_image_folder(tmp_path / "d", cache_dir=cache, progress=False)
+    assert again_facts == facts and torch.equal(again["train"][0], x)
+    assert _tree_digest(tmp_path / "d") == before                                  # the image folder untouched
+
+    target = tmp_path / "d" / "1" / sorted(p.name for p in (tmp_path / "d" / "1").iterdir())[0]
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(target)                 # a changed file: a new key
+    changed, changed_facts = read_image_folder(tmp_path / "d", cache_dir=cache, progress=False)
+    assert changed_facts["fingerprint"] != facts["fingerprint"]
+    assert int(changed["train"][0][4].sum()) == 0 and len(list(cache.glob("*.npz"))) == 2
+
+
+def test_a_folder_is_recognised_by_its_content_never_by_its_name(tmp_path, monkeypatch):
+    from enas_edu.data import own_images as oi
+    write_digit_folder(tmp_path / "cifar10-jpeg", per_class=12, classes=4)
+    own = own_images(_data(tmp_path / "cifar10-jpeg"), "search")
+    assert own.name == "own images from cifar10-jpeg/"                             # the name says nothing
+    monkeypatch.setitem(oi.KNOWN_FOLDERS, own.facts["fingerprint"], "the digits (test copy)")
+    (tmp_path / "cifar10-jpeg").rename(tmp_path / "renamed")
+    known = own_images(_data(tmp_path / "renamed"), "search")
+    assert known.name == "the digits (test copy)" and known.facts["known_as"] == "the digits (test copy)"
+    resized = own_images(_data(tmp_path / "renamed", image_size=10), "search")     # other pixels: said so
+    assert resized.name == resized.facts["known_as"] == "the digits (test copy), resized to 10 x 10"
+    write_digit_folder(tmp_path / "other", per_class=13, classes=4)                 # other content, no label
+    assert own_images(_data(tmp_path / "other"), "search").name == "own images from other/"
+
+
+def test_the_shared_cifar_jpeg_copy_is_known_by_its_fingerprint():
+    """The fingerprint of ../shared/data/cifar10-jpeg: the label its runs get ("CIFAR-10 (JPEG
+    q75 copy)", never plain CIFAR-10). Checked against the archive where it is beside the repo."""
+    import tarfile
+    from pathlib import Path
+
+    from enas_edu.data.own_images import KNOWN_FOLDERS
+    labels = list(KNOWN_FOLDERS.values())
+    assert labels == ["CIFAR-10 (JPEG q75 copy)"]
+    archive = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg" / "cifar10-jpeg.tar.gz"
+    if not archive.is_file():
+        pytest.skip("../shared/data/cifar10-jpeg is not beside this checkout")
+    import hashlib
+    with tarfile.open(archive) as tar:      # the fingerprint's recipe, from the archive's bytes
+        members = {m.name.split("/", 1)[1]: m for m in tar.getmembers() if m.isfile() and m.name.endswith(".jpg")}
+        digest = hashlib.sha256()
+        for split in ("train", "test"):
+            names = sorted(n for n in members if n.startswith(split + "/"))
+            for name in sorted(names, key=lambda n: (n.split("/")[1], n)):
+                digest.update(name.encode())
+                digest.update(hashlib.sha256(tar.extractfile(members[name]).read()).digest())
+    assert "sha256:" + digest.hexdigest() in KNOWN_FOLDERS

