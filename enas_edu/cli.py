@@ -115,6 +115,10 @@ def _data_options(data, args):
         given["max_vocab"] = args.max_vocab
     if args.no_flip:
         given["flip"] = False
+    if getattr(args, "max_train_images", None) is not None:
+        if text:
+            raise ValueError("--max-train-images applies to images; shorten a text run with --steps-per-epoch")
+        given["max_train_images"] = args.max_train_images
     return dataclasses.replace(data, **given) if given else data
 
 
@@ -195,7 +199,8 @@ def _out(args, space: str, job: str) -> Path:
 # options that set up a new run, and so cannot apply to --resume, which continues one as it was started
 NEW_RUN_OPTIONS = ("profile", "seed", "epochs", "data", "data_dir", "download", "synthetic", "no_verify", "data_kind",
                    "image_size", "valid_fraction", "test_fraction", "text_column", "batch_size", "max_vocab",
-                   "no_flip", "arc", "from_run", "random", "compile", "lr_t0", "rnn_layout", "precision")
+                   "no_flip", "arc", "from_run", "random", "compile", "lr_t0", "rnn_layout", "precision",
+                   "max_train_images", "steps_per_epoch")
 
 
 def _resumed_out(args, job: str) -> Path:
@@ -223,7 +228,7 @@ def _schedule_note(optim, epochs: int) -> str | None:
     if optim.schedule != "sgdr" or epochs >= optim.T0:
         return None
     return (f"note: the learning rate follows SGDR with T0 = {optim.T0} epochs, so {epochs} epoch"
-            f"{'s' * (epochs != 1)} end at lr {learning_rate(optim, epochs - 1):.4g} of {optim.lr:g}, not annealed "
+            f"{'s end' if epochs != 1 else ' ends'} at lr {learning_rate(optim, epochs - 1):.4g} of {optim.lr:g}, not annealed "
             f"to {optim.lr_min:g}; --lr-t0 {epochs} anneals within the run")
 
 
@@ -236,11 +241,22 @@ def _with_run_options(config, args):
         changes["optim"] = dataclasses.replace(config.optim, T0=args.lr_t0)
     if getattr(args, "precision", None) is not None:
         changes["precision"] = args.precision
+    if getattr(args, "steps_per_epoch", None) is not None:
+        changes["max_train_steps"] = args.steps_per_epoch
     config = dataclasses.replace(config, **changes) if changes else config
     note = _schedule_note(config.optim, config.epochs)
     if note and args.epochs is not None:
         print(note)
     return config
+
+
+def threads_line(args) -> str:
+    """The CPU threads torch computes with, and where the count came from: a run's speed on a
+    CPU depends on it more than on anything else the command line sets (BENCHMARKS.md)."""
+    n = torch.get_num_threads()
+    origin = ("--threads" if getattr(args, "threads", None) is not None else
+              "torch's default, one per core; --threads N sets it, and 1 can be much faster on a busy machine")
+    return f"cpu threads: {n} ({origin})"
 
 
 def cmd_info(args) -> int:
@@ -274,6 +290,7 @@ def cmd_search(args) -> int:
         config = search_config(args.space, args.profile or "paper", seed=args.seed or 0)
         config = _with_run_options(dataclasses.replace(config, data=_data_overrides(config, args)), args)
     search = Search(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
+    print(threads_line(args))
     print(data_line(search.task.describe()))
     search.run_to_end()
     last = [r for r in search.run_dir.read() if r["phase"] == "epoch"][-1]
@@ -389,6 +406,7 @@ def cmd_train(args) -> int:
         config = _with_run_options(config, args)
     training = FinalTraining(config, out, resume=args.resume, progress=not args.quiet, device=args.device)
     if training.rank == 0:
+        print(threads_line(args))
         print(data_line(training.task.describe()))
     result = training.run()
     if result:
@@ -413,7 +431,7 @@ def cmd_baseline(args) -> int:
     sizes = ({"num_samples": args.samples or 1000, "top_k": args.top_k or 10} if sharing else
              {"num_children": args.children or 20, "child_epochs": args.child_epochs or 1})
     result = BASELINES[args.name](config, out, progress=not args.quiet, **sizes,
-                                  on_start=lambda source: print(data_line(source)))
+                                  on_start=lambda source: print(f"{threads_line(args)}\n{data_line(source)}"))
     print(json.dumps(result, indent=2))
     print(f"run directory {out}")
     print(f"next: enas-edu train {args.space} --from {out}" if sharing else
@@ -550,6 +568,14 @@ def run_options(p) -> None:
                         "code; rewards and losses stay fp32; a CPU runs fp32")
     p.add_argument("--lr-t0", type=count(1), default=None,
                    help="SGDR's first cycle in epochs (profile: 10); a run shorter than it ends unannealed")
+    p.add_argument("--max-train-images", type=count(1), default=None,
+                   help="images: train on this many training images, the same share of each class, the same "
+                        "images in every run (drawn with the split seed); validation and test stay whole")
+    p.add_argument("--steps-per-epoch", type=count(1), default=None,
+                   help="at most this many training steps per epoch (the rest of the pass is skipped)")
+    p.add_argument("--threads", type=count(1), default=None,
+                   help="CPU threads for torch (default: torch's choice, one per core); on a machine busy with "
+                        "other work 1 can be far faster than 2")
 
 
 def derive_options(p) -> None:
@@ -680,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
     """Exit 0 on success, 2 for a user error (one line, no traceback; --debug adds it), 130 on Ctrl-C;
     a real bug keeps Python's traceback and exit 1."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None) is not None:
+        torch.set_num_threads(args.threads)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -102,6 +102,10 @@ class DataConfig:
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0              # fixed across run seeds, as CIFAR-10's split is
+    #: images: train on this many of the training images, the same share of each class, drawn
+    #: with split_seed (so the same images in every run); None: all. The validation and test
+    #: splits stay whole. A CPU's lever on real data (45,000 CIFAR-10 images; issue #40).
+    max_train_images: int | None = None
     flip: bool = True                # images: the random horizontal flip of the augmentation
     #: images: drop the partial last training batch of each epoch, as the official input pipeline
     #: does (tf.train.shuffle_batch yields full batches only: CIFAR-10's 45,000 search images at
@@ -118,6 +122,14 @@ class DataConfig:
         if (self.test_batch_size is not None and self.test_batch_size < 1) or (
                 self.test_bptt is not None and self.test_bptt < 1):
             raise ValueError("test_batch_size and test_bptt must be >= 1 (or None: as for validation)")
+        if self.max_train_images is not None and (isinstance(self.max_train_images, bool) or
+                                                  not isinstance(self.max_train_images, int) or
+                                                  self.max_train_images < 1):
+            raise ValueError(f"max_train_images must be a whole number >= 1 (or None: all), got "
+                             f"{self.max_train_images!r}")
+        if self.max_train_images is not None and self.dataset in TEXT_DATASETS:
+            raise ValueError("max_train_images is a setting of image data; text has none (shorten a text run "
+                             "with max_train_steps, --steps-per-epoch)")
         if self.reward_windows not in ("in_order", "random"):
             raise ValueError(f"reward_windows must be 'in_order' or 'random', got {self.reward_windows!r}")
         text = self.dataset in TEXT_DATASETS
@@ -301,6 +313,7 @@ class FinalConfig:
     #: As SearchConfig.fixed_steps: enas_lm fixed.py's ``num_train_steps`` (414 x 3,000 =
     #: 1,242,000 for PTB at batch 64), then the test, mid-pass if it falls there.
     fixed_steps: bool = False
+    max_train_steps: int | None = None  # cap on training steps per epoch (as SearchConfig's)
 
     def __post_init__(self):
         if self.space not in SPACES:
@@ -313,6 +326,8 @@ class FinalConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.compile not in COMPILE_MODES:
             raise ValueError(f"compile must be one of {COMPILE_MODES}, got {self.compile!r}")
+        if self.max_train_steps is not None:
+            check_count("max_train_steps", self.max_train_steps)
         if (self.data.dataset in TEXT_DATASETS) != (self.space == "rnn"):
             raise ValueError(f"dataset {self.data.dataset!r} does not fit space {self.space!r}")
         self.net.space().from_arc_string(self.arc)   # a clear error if the arc does not fit

@@ -92,7 +92,8 @@ class FinalTraining:
         self.optimizer = make_sgd(params, o)
         self.epoch = 0
         self.steps_done = 0           # training steps so far, all epochs (fixed_steps)
-        self.step_budget = config.epochs * self.task.nominal_steps() if config.fixed_steps else None
+        per_epoch = min(self.task.nominal_steps(), config.max_train_steps or self.task.nominal_steps())
+        self.step_budget = config.epochs * per_epoch if config.fixed_steps else None
         self.averaged = None          # torch.optim.swa_utils.AveragedModel once ASGD starts
         self.best_valid, self.bad_epochs = float("inf"), 0
         self.valid_history: list[float] = []   # validation perplexity per epoch (the ASGD trigger)
@@ -139,6 +140,8 @@ class FinalTraining:
         cfg, o = self.config, self.config.optim
         end = min(cfg.epochs, stop_at) if stop_at is not None else cfg.epochs
         steps = self.task.num_train_steps()
+        if cfg.max_train_steps is not None:
+            steps = min(steps, cfg.max_train_steps)
         total_steps = cfg.epochs * steps
         while self.epoch < end and not self.finished:
             epoch, t0 = self.epoch, time.perf_counter()
@@ -146,7 +149,9 @@ class FinalTraining:
             base_lr = learning_rate(o, epoch)
             losses, carry = [], None
             bar = _bar(steps, f"epoch {epoch}", self.progress)
-            left = None if self.step_budget is None else self.step_budget - self.steps_done
+            left = cfg.max_train_steps            # None: the whole pass
+            if self.step_budget is not None:
+                left = min(left or self.step_budget, self.step_budget - self.steps_done)
             # fixed_steps: the pass ends where the budget does (enas_lm tests at its last step)
             for step, batch in enumerate(itertools.islice(self.task.train_epoch(epoch), left)):
                 self.steps_done += 1

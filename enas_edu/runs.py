@@ -326,7 +326,8 @@ class RunDir:
         from .training import hardware_name
         self.log({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hardware": hardware_name(device),
                   "device": str(device), "data": data, "data_source": data_source, "enas_edu": _version(),
-                  "torch": torch.__version__, "python": sys.version.split()[0]}, file=ENVIRONMENT)
+                  "torch": torch.__version__, "python": sys.version.split()[0],
+                  "cpu_threads": torch.get_num_threads()}, file=ENVIRONMENT)
 
     def read(self, file: str = "metrics.jsonl") -> list[dict]:
         """The records of a log; a damaged line is a RunError naming the file and line."""

@@ -27,7 +27,7 @@ from .data import (Augment, ImageBatches, batchify, bptt_windows, cifar10_splits
                    load_ptb, random_window)
 from .data.augment import batch_generator, canonical_order
 from .data.cifar10 import BATCH_FILES, enas_split, find_cifar10, load_cifar10
-from .data.own_images import own_images
+from .data.own_images import own_images, per_class_split
 from .data.own_text import hf_text, own_text
 from .data.ptb import SPLITS, find_ptb
 from .data.synthetic import write_cifar10, write_ptb
@@ -147,6 +147,24 @@ def data_line(source: dict) -> str:
     return line
 
 
+def train_subset(data, images: int, seed: int):
+    """``data`` training on about ``images`` of its training images, the same share of each class
+    (each class's count rounded, so the total can differ by a few), drawn with ``seed``; the
+    validation and test splits and the normalisation stay as they are. Recorded in the facts."""
+    n = len(data.train_y)
+    if images >= n:
+        return data
+    if images < data.num_classes:
+        raise ValueError(f"--max-train-images {images} is fewer than the {data.num_classes} classes of "
+                         f"{data.name}; give at least one image per class")
+    _, keep = per_class_split(data.train_y.cpu(), images / n, seed)      # [k] indices, in the original order
+    if len(keep) < data.num_classes:   # a fraction that rounds every class to nothing
+        raise ValueError(f"--max-train-images {images} of {n:,} images leaves {len(keep)}; give more")
+    facts = dict(data.facts or {}, train_subset={"images": len(keep), "of": n, "split_seed": seed,
+                                                  "per_class": "the same share of each class"})
+    return dataclasses.replace(data, train_x=data.train_x[keep], train_y=data.train_y[keep], facts=facts)
+
+
 class ImageTask:
     """CIFAR-10 (or the shipped digits, synthetic CIFAR-format files, or the reader's own images) on the device."""
 
@@ -171,6 +189,8 @@ class ImageTask:
             data = own_images(cfg, mode)
         else:
             raise ValueError(f"dataset {cfg.dataset!r} is not an image data set")
+        if cfg.max_train_images is not None:
+            data = train_subset(data, cfg.max_train_images, cfg.split_seed)
         data = data.to(device)
         for split in ("valid", "test"):   # scores must not depend on the order the split came in
             x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
