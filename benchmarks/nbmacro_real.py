@@ -117,10 +117,10 @@ def sample_keys(n: int) -> list[str]:
 @torch.no_grad()
 def score(net, arch, x, y, calib) -> dict:
     """Accuracy on (x, y) with batch statistics, and after re-estimating batch norm on ``calib``."""
-    net.train()
-    correct = sum(int((net(xb, arch).argmax(1) == yb).sum()) for xb, yb in zip(x, y))
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone(), m.momentum) for m in bns]
+    net.train()                                         # (training mode also moves the running averages)
+    correct = sum(int((net(xb, arch).argmax(1) == yb).sum()) for xb, yb in zip(x, y))
     for m in bns:
         m.reset_running_stats()
         m.momentum = None                               # a cumulative average over the batches
@@ -182,9 +182,71 @@ def cmd_rank(args) -> None:
             "command": "python benchmarks/nbmacro_real.py " + " ".join(sys.argv[1:])}, indent=2) + "\n")
 
 
+def _rankings(method: str, seed: int) -> dict[int, list[dict]]:
+    """Every scored network per snapshot epoch, the shards of one search joined (one row per key)."""
+    found: dict[int, dict[str, dict]] = {}
+    for path in sorted(OUT.glob(f"ranking_{method}_seed{seed}_epoch*_shard*.jsonl")):
+        epoch = int(path.name.split("_epoch")[1][:3])
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            found.setdefault(epoch, {})[row["key"]] = row
+    return {e: list(rows.values()) for e, rows in sorted(found.items())}
+
+
+def correlation(rows: list[dict], truth, field: str, resamples: int = 1000) -> dict:
+    """Kendall's tau and Spearman's rho of the shared-weight scores against the table's seed
+    mean, each with a 95% bootstrap interval over the networks; the overlap of the top 10 and
+    top 100; and the true percentile of the shared weights' top 10."""
+    from enas_edu.ranking import rank_correlation
+    shared = torch.tensor([r[field] for r in rows], dtype=torch.float64)
+    true = truth.scores("test")[[truth.index(r["arc"]) for r in rows]].double()
+    point = rank_correlation(shared, true, top_k=min(10, len(rows)))
+    g = torch.Generator().manual_seed(0)
+    boot = {"kendall": [], "spearman": []}
+    for _ in range(resamples):
+        i = torch.randint(0, len(rows), (len(rows),), generator=g)
+        c = rank_correlation(shared[i], true[i], top_k=1)
+        boot["kendall"].append(c["kendall_tau"])
+        boot["spearman"].append(c["spearman_rho"])
+    ci = {k: [round(float(torch.tensor(v).quantile(q)), 4) for q in (0.025, 0.975)] for k, v in boot.items()}
+    order_shared = sorted(range(len(rows)), key=lambda i: -float(shared[i]))
+    order_true = sorted(range(len(rows)), key=lambda i: -float(true[i]))
+    overlap = {f"top{k}_overlap": len(set(order_shared[:k]) & set(order_true[:k])) / k
+               for k in (10, 100) if k <= len(rows)}
+    top10 = [round(truth.percentile(rows[i]["arc"]), 4) for i in order_shared[:10]]
+    return {"kendall": round(point["kendall_tau"], 4), "kendall_95ci": ci["kendall"],
+            "spearman": round(point["spearman_rho"], 4), "spearman_95ci": ci["spearman"], "n": len(rows),
+            **overlap, "shared_top10_true_percentiles": top10}
+
+
+def cmd_summary(args) -> None:
+    from enas_edu.bench.nas_bench_macro import load
+    from enas_edu.bench.reliability import split_half_reliability
+    truth = load()
+    reliability = split_half_reliability(truth.per_seed["test"])
+    meta = json.loads((OUT / "ranking_meta.json").read_text())
+    out = {"data": DATA_LABEL, "truth": "NAS-Bench-Macro test accuracy, mean of 3 seeds (best epoch of 50; "
+                                        "trained alone on the original CIFAR-10)",
+           "table_reliability": reliability, "scoring": meta, "searches": {}}
+    for path in sorted(RUNS.glob("search-*-seed*")):
+        method, seed = path.name[len("search-"):].rsplit("-seed", 1)
+        per_epoch = _rankings(method, int(seed))
+        if not per_epoch:
+            continue
+        config = json.loads((path / "config.json").read_text())
+        out["searches"][path.name] = {
+            "method": method, "seed": int(seed), "epochs": config["epochs"],
+            "steps_per_epoch": config["max_train_steps"], "batch_size": config["data"]["batch_size"],
+            "by_epoch": {e: {field: correlation(rows, truth, field) for field in ("batch_stats", "recalibrated")}
+                         for e, rows in per_epoch.items()}}
+    (OUT / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out["searches"], indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("summary")
     for name in ("search", "rank"):
         p = sub.add_parser(name)
         p.add_argument("--data", required=True, help="the unpacked cifar10-jpeg folder")
@@ -201,6 +263,8 @@ def main() -> None:
             p.add_argument("--limit", type=int, default=None, help="at most this many of the shard's networks")
             p.add_argument("--all-snapshots", action="store_true", help="every kept epoch, not only the last")
     args = parser.parse_args()
+    if args.command == "summary":
+        return cmd_summary(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     {"search": cmd_search, "rank": cmd_rank}[args.command](args)

@@ -331,14 +331,21 @@ def cmd_rank(args) -> int:
         raise RunError(f"{run} searched the {space} space; rank needs a search of nbmacro, the space with a "
                        "ground truth for every child (NAS-Bench-Macro): enas-edu search nbmacro --profile colab")
     truth = nas_bench_macro.load()
-    result = rank_against_truth(run, truth, limit=args.limit)
+    result = rank_against_truth(run, truth, limit=args.limit, sample=args.sample, seed=args.seed)
     print(f"{result['n']:,} children scored with the shared weights of {run} on {result['data']}, against "
           f"NAS-Bench-Macro's CIFAR-10 test accuracy (mean of 3 seeds):")
+    k = min(10, result["n"])              # rank_correlation's top k: 10, or all of a smaller sample
     print(f"  Kendall tau {result['kendall_tau']:.3f}, Spearman rho {result['spearman_rho']:.3f}, "
-          f"top-10 overlap {result['top10_overlap']:.1f}")
-    if "CIFAR-10" not in result["data"] or "synthetic" in result["data"]:
-        print(f"  (the search read {result['data']}, not CIFAR-10: the truth is of other data, so these "
-              "numbers only show the pipeline runs)")
+          f"top-{k} overlap {result[f'top{k}_overlap']:.1f}")
+    # what the search read, from its data's kind and content (never a folder's name): the
+    # checksummed CIFAR-10, the known JPEG copy of it (own images recognised by content), or other data
+    if result["data_kind"] != "cifar10":
+        if result["data"].startswith("CIFAR-10 (JPEG"):
+            print(f"  (the search read {result['data']}: the truth was trained and tested on the original "
+                  "pixels, so compression is part of any difference)")
+        else:
+            print(f"  (the search read {result['data']}, not CIFAR-10: the truth is of other data, so these "
+                  "numbers only show the pipeline runs)")
     if args.out:
         atomic_write_text(Path(args.out), json.dumps(result) + "\n")
         print(f"scores: {args.out}")
@@ -664,7 +671,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_derive)
     p = subcommand("rank", "score every child of an nbmacro search with its shared weights, against NAS-Bench-Macro")
     p.add_argument("run", help="a search run folder of `enas-edu search nbmacro`")
-    p.add_argument("--limit", type=count(1), default=None, help="only the first N of the 3,969 children")
+    p.add_argument("--sample", type=count(1), default=None,
+                   help="N children drawn uniformly from the 3,969 (distinct, with --seed): a sample of the space")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    p.add_argument("--limit", type=count(1), default=None,
+                   help="only the first N of the 3,969 children in the table's order (a corner of the space: a "
+                        "quick look at the pipeline, not a sample)")
     p.add_argument("--out", default=None, help="a JSON file for every child's two scores")
     p.set_defaults(func=cmd_rank)
     p = subcommand("record", "copy a run's config, metrics and results into results/ for the book")

@@ -650,11 +650,13 @@ def save_config(config, path: Path) -> None:
 
 
 def load_config(path: Path):
-    """A saved config; a damaged or hand-edited file is a ValueError that names it."""
-    try:
-        obj = json.loads(Path(path).read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); restore it, or start the run again") from None
+    """A saved config; a damaged or hand-edited file (or a link, a pipe: runs.read_json) is a
+    ValueError that names it."""
+    from .runs import read_json
+    obj = read_json(Path(path))
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} holds {type(obj).__name__}, not a config (a JSON object); restore it, or start "
+                         "the run again")
     try:
         return config_from_dict(obj)
     except (ValueError, TypeError) as exc:

@@ -73,23 +73,31 @@ def shared_scores(search: Search, archs: list) -> torch.Tensor:
     return scores
 
 
-def rank_against_truth(run_dir: str | Path, truth, limit: int | None = None) -> dict:
+def rank_against_truth(run_dir: str | Path, truth, limit: int | None = None, sample: int | None = None,
+                       seed: int = 0) -> dict:
     """Every architecture of a ground-truth table scored with a search's shared weights, and the
     rank correlation of those scores with the table's (the mean over its seeds).
 
     ``run_dir``: a search of the table's space (``enas-edu search nbmacro`` for NAS-Bench-Macro),
     opened read-only. Each child is scored on the whole validation split in the search's scoring
-    mode (:func:`shared_scores`). ``limit``: only the first ``limit`` architectures of the table
-    (a quick look; the correlation is then over those).
+    mode (:func:`shared_scores`). ``sample``: that many distinct architectures drawn uniformly
+    from the table with ``seed`` (a sample of the space; the correlation is then over those).
+    ``limit``: only the first ``limit`` architectures in the table's order (a corner of the
+    space, for a quick look at the pipeline).
     """
+    if limit is not None and sample is not None:
+        raise ValueError("give limit (the table's first architectures) or sample (a uniform sample), not both")
     search = Search(None, run_dir, read_only=True, progress=False)
     if search.space != truth.space:
         raise ValueError(f"{run_dir} searched {search.space!r}; the table is of {truth.space!r}")
     arcs = truth.arcs[:limit] if limit is not None else truth.arcs
+    if sample is not None:
+        chosen = torch.randperm(len(truth.arcs), generator=torch.Generator().manual_seed(seed))[:sample]
+        arcs = [truth.arcs[i] for i in chosen.sort().values.tolist()]
     shared = shared_scores(search, [truth.space.from_arc_string(a) for a in arcs])
     true = truth.scores("test")[[truth.index(a) for a in arcs]]
     return {**rank_correlation(shared, true, top_k=10), "arcs": list(arcs), "shared": shared.tolist(),
-            "truth": true.tolist(), "data": search.task.name}
+            "truth": true.tolist(), "data": search.task.name, "data_kind": search.config.data.dataset}
 
 
 def shared_vs_standalone(run_dir: str | Path, archs: list, epochs: int,

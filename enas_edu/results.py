@@ -21,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .runs import RunDir, RunError, read_json
+from .runs import RunDir, RunError, current_umask, in_place, read_json
 
 REQUIRED = ("config.json", "metrics.jsonl", "environment.jsonl")
 OPTIONAL = ("run.json", "data.json", "architectures.jsonl", "derived.json", "candidates.jsonl", "result.json",
@@ -34,11 +36,12 @@ OPTIONAL = ("run.json", "data.json", "architectures.jsonl", "derived.json", "can
 
 
 def _sha256(path: Path) -> str:
+    in_place(path, "log")
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+    return read_json(path) if os.path.lexists(path) else None
 
 
 @dataclass
@@ -137,7 +140,7 @@ def recorded_runs(root: str | Path, space: str | None = None, kind: str | None =
 def record_run(run_dir: str | Path, results_root: str | Path, name: str | None = None) -> Path:
     """Copy a run directory's describing files into ``results_root/name`` with their checksums."""
     run_dir = Path(run_dir)
-    missing = [f for f in REQUIRED if not (run_dir / f).exists()]
+    missing = [f for f in REQUIRED if not os.path.lexists(run_dir / f)]
     if missing:
         raise FileNotFoundError(f"{run_dir} lacks {missing}: record a run directory written by "
                                 "`enas-edu search` or `enas-edu train` (enas_edu 0.1 or later)")
@@ -152,12 +155,18 @@ def record_run(run_dir: str | Path, results_root: str | Path, name: str | None =
     dest = results_root / name
     if dest.exists():
         raise FileExistsError(f"{dest} exists; choose another name or delete it first")
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    files = [f for f in REQUIRED + OPTIONAL if (run_dir / f).exists()]
-    for f in files:
-        shutil.copyfile(run_dir / f, tmp / f)
+    files = [f for f in REQUIRED + OPTIONAL if os.path.lexists(run_dir / f)]
+    for f in files:              # the files themselves: a link could copy a private file into results/
+        in_place(run_dir / f, "log" if f.endswith(".jsonl") else "json")
+    results_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=results_root, prefix=f".{name}.", suffix=".tmp"))   # a new name, never a user's
+    tmp.chmod(0o777 & ~current_umask())                   # mkdtemp's folder is owner-only
+    try:
+        for f in files:
+            shutil.copyfile(run_dir / f, tmp / f, follow_symlinks=False)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     (tmp / "RECORD.json").write_text(json.dumps(
         {"source": str(run_dir.resolve()), "sha256": {f: _sha256(tmp / f) for f in files}}, indent=2) + "\n")
     tmp.rename(dest)            # appears whole or not at all

@@ -18,6 +18,12 @@ run folder is treated as data from someone else, as the data path treats a downl
   the log still holds those bytes, and refuses (naming the file) if it was shortened, edited or
   replaced. The checkpoint carries the run's id from ``run.json``: one copied from another run is
   refused.
+- **Its files, not what they point to.** Every file a command opens in a run folder must be a
+  regular file there: a symbolic link (which could make ``--resume`` truncate or append to a file
+  outside the folder, or ``record`` copy one into results/), a named pipe or a device (which
+  would hang a read) is refused with a message naming it, and so is a file larger than the
+  command would ever write (:data:`MAX_BYTES`). Writes go through names no user file can have
+  (``tempfile.mkstemp``) and ``O_NOFOLLOW``; the lock is never opened through a link.
 - **A fresh start owns its folder.** ``--out`` into a non-empty folder that is no enas_edu run is
   refused; a run that stopped before its first checkpoint is started again from nothing, and
   the records of the dead attempt are removed (one line says so).
@@ -38,7 +44,9 @@ import io
 import json
 import os
 import random
+import stat
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -61,6 +69,12 @@ ATTEMPT_FILES = LOGS + (ENVIRONMENT, "config.json", "data.json", "candidates.jso
                         "derived_arc.txt", "result.json", "baseline.json", "checkpoint.sha256")
 
 
+#: the largest file of each kind a command reads from a run folder (far above what a run writes:
+#: a paper-profile checkpoint is ~100 MB, a 630-epoch log a few MB)
+MAX_BYTES = {"log": 1 << 30, "json": 64 << 20, "checkpoint": 16 << 30}
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 class RunError(ValueError):
     """A run folder that cannot be used as asked: the message names the folder or file and the fix."""
 
@@ -70,16 +84,79 @@ class RunLockedError(RunError):
 
 
 # ---------------------------------------------------------------------------------- files
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: whole or not at all."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+def in_place(path: Path, kind: str | None = None) -> int:
+    """The size of ``path`` if it is a regular file where it is named, else a RunError naming it.
+
+    A symbolic link is refused whatever it points to (a run folder is data from someone else:
+    a link could make a command read or write outside it), so are pipes, devices and folders
+    (a read would hang or fail), and a file larger than :data:`MAX_BYTES` of its ``kind``.
+    FileNotFoundError if there is nothing there.
+    """
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise RunError(f"{path} is a symbolic link (to {os.readlink(path)}); a run folder's files must be the files "
+                       "themselves, since a link could make a command read or write outside the folder: replace "
+                       "it with a copy of the file it points to")
+    if not stat.S_ISREG(st.st_mode):
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode) else \
+            "a device or socket"
+        raise RunError(f"{path} is {what}, not a regular file; remove it (a run writes only regular files there)")
+    if kind is not None and st.st_size > MAX_BYTES[kind]:
+        raise RunError(f"{path} is {st.st_size:,} bytes, more than any {kind} a run writes ({MAX_BYTES[kind]:,}); "
+                       "it is not this run's file: remove it, or start the run again in a new folder")
+    return st.st_size
+
+
+def _exists(path: Path) -> bool:
+    """Whether anything is at ``path``, a dangling link included (``Path.exists`` follows links)."""
+    return os.path.lexists(path)
+
+
+def _open_fd(path: Path, flags: int, mode: int = 0o644) -> int:
+    """``os.open`` that never follows a link at ``path`` and refuses anything but a regular file."""
     try:
-        tmp.write_text(text)
+        fd = os.open(path, flags | NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            in_place(path)          # raises the RunError that names the link
+        raise _os_error(exc, path) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        in_place(path)
+    return fd
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fresh_file(folder: Path, name: str) -> tuple[int, Path]:
+    """A new temporary file for ``name`` in ``folder`` (``mkstemp``: a name no user file or link
+    can have), with the permissions an ordinary new file gets (mkstemp's are owner-only)."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~current_umask())
+    return fd, Path(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: whole or not at all.
+
+    The temporary file gets a fresh name (``mkstemp``: it cannot be a user's file or a link),
+    and the rename replaces whatever entry ``path`` was, a link included, never its target."""
+    path = Path(path)
+    try:
+        fd, tmp = fresh_file(path.parent, path.name)
+    except OSError as exc:
+        raise _os_error(exc, path) from exc
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+            os.unlink(tmp)
         raise _os_error(exc, path) from exc
 
 
@@ -96,6 +173,7 @@ def _os_error(exc: OSError, path: Path) -> OSError | RunError:
 
 def _tail_digest(path: Path, size: int) -> str:
     """SHA-256 of the last TAIL bytes of the first ``size`` bytes of ``path``."""
+    in_place(path, "log")
     with open(path, "rb") as f:
         start = max(0, size - TAIL)
         f.seek(start)
@@ -119,10 +197,7 @@ def _acquire(folder: Path) -> str:
         _HELD[key] = [None, 1]
         return key
     path = folder / LOCK
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise _os_error(exc, path) from exc
+    fd = _open_fd(path, os.O_RDWR | os.O_CREAT)      # never through a link: it is truncated below
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -157,27 +232,55 @@ def run_kind(folder: Path) -> str | None:
     """
     folder = Path(folder)
     marker = folder / MARKER
-    if marker.is_file():
-        return read_json(marker).get("kind")
+    if _exists(marker):
+        found = read_json(marker)
+        if not isinstance(found, dict):
+            raise RunError(f"{marker} holds {type(found).__name__}, not a run's description (a JSON object); "
+                           "the folder is damaged or not an enas_edu run")
+        return found.get("kind")
     config = folder / "config.json"
-    if config.is_file():
+    if _exists(config):
         try:
-            kind = json.loads(config.read_text()).get("kind")
-        except (ValueError, UnicodeDecodeError, AttributeError):
+            found = read_json(config)
+        except RunError:
             return None
-        return {"SearchConfig": "search", "FinalConfig": "final"}.get(kind)
+        return {"SearchConfig": "search", "FinalConfig": "final"}.get(found.get("kind")) \
+            if isinstance(found, dict) else None
     return None
 
 
 def read_json(path: Path) -> Any:
     """A JSON file of a run, or a RunError that names it."""
     try:
-        return json.loads(Path(path).read_text())
+        in_place(path, "json")
+        return json.loads(Path(path).read_text(), parse_constant=_no_constant)
     except FileNotFoundError:
         raise RunError(f"{path} is missing") from None
+    except RecursionError:
+        raise RunError(f"{path} nests too deeply to be a file enas_edu wrote; restore it, or start the run again "
+                       "in a new folder") from None
     except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, RunError):
+            raise
         raise RunError(f"{path} is not valid JSON ({exc}); the file is damaged or was edited by hand: "
                        "restore it, or start the run again in a new folder") from None
+
+
+def _standard(value):
+    """``value`` with every NaN or infinity replaced by None (JSON null): the logs are standard
+    JSON, which has no such numbers, and a reader refuses them (:func:`_no_constant`)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _standard(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard(v) for v in value]
+    return value
+
+
+def _no_constant(name: str):
+    """``json.loads`` hook: NaN and Infinity are not JSON, and enas_edu never writes them."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _what(kind: str | None) -> str:
@@ -308,11 +411,14 @@ class RunDir:
         self._writable(f"writing {file}")
         record = {k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in record.items()}
         path = self.path / file
+        line = (json.dumps(_standard(record), allow_nan=False) + "\n").encode()
+        fd = _open_fd(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
-            with open(path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            os.write(fd, line)
         except OSError as exc:
             raise _os_error(exc, path) from exc
+        finally:
+            os.close(fd)
         if file == "metrics.jsonl":
             for callback in self.callbacks:
                 callback(record)
@@ -332,15 +438,16 @@ class RunDir:
     def read(self, file: str = "metrics.jsonl") -> list[dict]:
         """The records of a log; a damaged line is a RunError naming the file and line."""
         path = self.path / file
-        if not path.exists():
+        if not _exists(path):
             return []
+        in_place(path, "log")
         records = []
         for number, line in enumerate(path.read_bytes().splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
-            except (ValueError, UnicodeDecodeError):
+                records.append(json.loads(line, parse_constant=_no_constant))
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise RunError(f"{path}, line {number}, is not a JSON record (the file is damaged or was edited); "
                                "restore it, or delete the run") from None
         return records
@@ -350,7 +457,7 @@ class RunDir:
         state = {}
         for name in LOGS:
             path = self.path / name
-            size = path.stat().st_size if path.exists() else 0
+            size = in_place(path, "log") if _exists(path) else 0
             state[name] = {"size": size, "tail_sha256": _tail_digest(path, size) if size else ""}
         return state
 
@@ -359,7 +466,7 @@ class RunDir:
         for name in LOGS:
             expected = state.get(name, {"size": 0, "tail_sha256": ""})
             path, size = self.path / name, expected["size"]
-            have = path.stat().st_size if path.exists() else 0
+            have = in_place(path, "log") if _exists(path) else 0
             if have < size:
                 raise RunError(f"{path} is shorter ({have} bytes) than when the checkpoint was written ({size}): "
                                "records were removed, so the run cannot continue them. Restore the file, or start "
@@ -375,9 +482,12 @@ class RunDir:
         self.check_logs(state)
         for name in LOGS:
             path = self.path / name
-            if path.exists():
-                with open(path, "r+b") as f:
-                    f.truncate(state.get(name, {"size": 0})["size"])
+            if _exists(path):
+                fd = _open_fd(path, os.O_WRONLY)
+                try:
+                    os.ftruncate(fd, state.get(name, {"size": 0})["size"])
+                finally:
+                    os.close(fd)
 
     # ------------------------------------------------------------------ checkpoint
     @property
@@ -397,30 +507,36 @@ class RunDir:
         """
         self._writable("writing a checkpoint")
         state = dict(state, format=FORMAT, run_id=self.run_id, logs=self.log_state())
-        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
         buffer = io.BytesIO()
         torch.save(state, buffer)      # in memory first: a failed file write then says why (errno)
+        tmp = None
         try:
-            with open(tmp, "wb") as f:
+            fd, tmp = fresh_file(self.path, self.checkpoint_path.name)
+            with os.fdopen(fd, "wb") as f:
                 f.write(buffer.getbuffer())
             del buffer
             digests = [file_hash(tmp, "sha256")]
-            if self.checkpoint_path.exists():
+            if _exists(self.checkpoint_path):
+                in_place(self.checkpoint_path, "checkpoint")
                 digests.append(file_hash(self.checkpoint_path, "sha256"))
             atomic_write_text(self.checksum_path, "\n".join(digests) + "\n")
             os.replace(tmp, self.checkpoint_path)
         except (OSError, RunError) as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise _os_error(exc, tmp) if isinstance(exc, OSError) else exc from exc
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+            raise _os_error(exc, tmp or self.path) if isinstance(exc, OSError) else exc from exc
 
     def load_checkpoint(self, map_location=None) -> dict:
         """The checkpoint, read without unpickling (``weights_only=True``), checked for damage and
         for belonging to this run."""
         path = self.checkpoint_path
-        if not path.exists():
+        if not _exists(path):
             raise RunError(f"no checkpoint to resume from: {path} does not exist")
-        if not self.checksum_path.exists() or file_hash(path, "sha256") not in self.checksum_path.read_text().split():
+        in_place(path, "checkpoint")         # before hashing: a link to /dev/zero would never end
+        if _exists(self.checksum_path):
+            in_place(self.checksum_path, "json")
+        if not _exists(self.checksum_path) or file_hash(path, "sha256") not in self.checksum_path.read_text().split():
             raise RunError(f"{path} does not match {self.checksum_path.name} (missing, or the file was changed or "
                            "damaged after the run wrote it), so it is not loaded. Restore both from a backup, or start "
                            "the run again in a new folder")

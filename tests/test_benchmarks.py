@@ -14,12 +14,17 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+def _script(name: str):
+    """A benchmark script, imported as a module (benchmarks/ is no package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _script("run")
 
 
 @pytest.mark.parametrize("space", ["micro", "macro", "rnn"])
@@ -106,3 +111,60 @@ def test_the_step_benchmark_reads_each_versions_layout_and_times_a_step(tmp_path
     assert not module.layout_rule(tmp_path)                            # before issue #30: CUDA only
     r = module.in_version(ROOT, "worker('rnn', 1, 1, False)")          # a process of its own
     assert r["step_s"] > 0 and r["peak_rss_mb"] > 100
+
+
+# ------------------------------------------------------------------ benchmarks/nbmacro_real.py (issue #37)
+@pytest.fixture(scope="module")
+def real():
+    return _script("nbmacro_real")
+
+
+def test_real_image_scoring_leaves_the_shared_weights_as_they_were(real):
+    """Both scores of a child (batch statistics; batch norm re-estimated) equal an independent
+    computation, and the supernet's buffers are untouched afterwards."""
+    import copy
+
+    from enas_edu.supernets.nbmacro import NBMacroNet, NBMacroNetConfig
+    torch.manual_seed(0)
+    net = NBMacroNet(NBMacroNetConfig(stem=4, widths=(8, 8, 8), head=16))
+    arch = net.space.from_arc_string("1 2 0 1 0 2 1 0")
+    x, y = [torch.randn(6, 3, 16, 16)], [torch.randint(0, 10, (6,))]
+    calib = [torch.randn(8, 3, 16, 16), torch.randn(4, 3, 16, 16)]
+    before = copy.deepcopy(net.state_dict())
+    got = real.score(net, arch, x, y, calib)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    child = net.extract_child(arch)          # the child alone, re-estimated the same way
+    with torch.no_grad():
+        child.train()
+        expected_bs = (child(x[0]).argmax(1) == y[0]).float().mean().item()
+        for m in child.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        for batch in calib:
+            child(batch)
+        child.eval()
+        expected_re = (child(x[0]).argmax(1) == y[0]).float().mean().item()
+    assert got == {"batch_stats": pytest.approx(expected_bs), "recalibrated": pytest.approx(expected_re)}
+
+
+def test_the_real_image_sample_is_fixed_distinct_and_uniform_over_the_table(real):
+    keys = real.sample_keys(1000)
+    assert keys == real.sample_keys(1000) and len(set(keys)) == 1000
+    from enas_edu.bench.nas_bench_macro import load
+    truth = load()
+    assert set(keys) <= set(truth.arcs)
+    ranks = torch.tensor([truth.arcs.index(k) for k in keys], dtype=torch.float64)
+    assert abs(ranks.mean().item() / (len(truth.arcs) - 1) - 0.5) < 0.05       # spread over the whole table
+
+
+def test_the_real_image_correlation_reads_a_perfect_and_a_reversed_scorer(real):
+    from enas_edu.bench.nas_bench_macro import load
+    truth = load()
+    arcs = real.sample_keys(60)
+    true = truth.scores("test")[[truth.index(a) for a in arcs]]
+    rows = [{"arc": a, "good": float(t), "bad": -float(t)} for a, t in zip(arcs, true)]
+    good, bad = real.correlation(rows, truth, "good", resamples=50), real.correlation(rows, truth, "bad", resamples=50)
+    assert good["spearman"] == pytest.approx(1.0) and bad["spearman"] == pytest.approx(-1.0)
+    assert good["kendall_95ci"][0] > 0.9 and good["top10_overlap"] == 1.0 and good["n"] == 60
+    assert min(good["shared_top10_true_percentiles"]) > max(bad["shared_top10_true_percentiles"])

@@ -198,6 +198,14 @@ def test_search_derive_train_and_rank_at_the_smoke_profile(tmp_path, truth):
     ranked = rank_against_truth(tmp_path / "search", truth, limit=30)
     assert ranked["n"] == 30 and ranked["truth"] == truth.scores()[:30].tolist()
     assert all(abs(s * 150 - round(s * 150)) < 1e-9 for s in ranked["shared"])   # whole images of 150
+    sampled = rank_against_truth(tmp_path / "search", truth, sample=30, seed=1)   # a uniform sample instead
+    chosen_rows = [truth.index(a) for a in sampled["arcs"]]
+    assert sampled["n"] == 30 == len(set(chosen_rows)) and max(chosen_rows) > 30 * 10   # not a corner
+    assert sampled["arcs"] == rank_against_truth(tmp_path / "search", truth, sample=30, seed=1)["arcs"]
+    assert sampled["arcs"] != rank_against_truth(tmp_path / "search", truth, sample=30, seed=2)["arcs"]
+    assert sampled["data_kind"] == "digits"
+    with pytest.raises(ValueError, match="not both"):
+        rank_against_truth(tmp_path / "search", truth, limit=3, sample=3)
     assert truth.query(arch)["arc"] == SPACE.to_arc_string(SPACE.canonical(arch))
 
 

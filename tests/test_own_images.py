@@ -341,3 +341,25 @@ def test_the_shared_cifar_jpeg_copy_is_known_by_its_fingerprint():
                 digest.update(name.encode())
                 digest.update(hashlib.sha256(tar.extractfile(members[name]).read()).digest())
     assert "sha256:" + digest.hexdigest() in KNOWN_FOLDERS
+
+
+def test_rank_labels_the_data_by_what_was_read_not_by_the_folder_name(tmp_path, monkeypatch, capsys):
+    from enas_edu.data import own_images as oi
+    write_digit_folder(tmp_path / "cifar10", per_class=12, classes=10)
+    run = str(tmp_path / "s")
+    assert main(["search", "nbmacro", "--data", str(tmp_path / "cifar10"), "--profile", "smoke", "--epochs", "1",
+                 "--quiet", "--out", run, "--batch-size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["rank", run, "--sample", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 children scored" in out and "read own images from cifar10/, not CIFAR-10" in out
+    fingerprint = json.loads((tmp_path / "s" / "data.json").read_text())["fingerprint"]
+    monkeypatch.setitem(oi.KNOWN_FOLDERS, fingerprint, "CIFAR-10 (JPEG q75 copy)")   # as if it were the copy
+    (tmp_path / "cifar10").rename(tmp_path / "renamed")
+    run2 = str(tmp_path / "s2")
+    assert main(["search", "nbmacro", "--data", str(tmp_path / "renamed"), "--profile", "smoke", "--epochs", "1",
+                 "--quiet", "--out", run2, "--batch-size", "8"]) == 0
+    capsys.readouterr()
+    assert main(["rank", run2, "--sample", "4"]) == 0
+    assert "read CIFAR-10 (JPEG q75 copy): the truth was trained and tested on the original pixels" in \
+        capsys.readouterr().out
