@@ -11,6 +11,7 @@ spread over sittings (commit each finished shard)::
 
     python benchmarks/nbmacro_real.py search --data /tmp/cifar10-jpeg --seed 0
     python benchmarks/nbmacro_real.py rank --data /tmp/cifar10-jpeg --seed 0 --shard 0 --shards 4
+    enas-edu record runs/nbmacro_cifar10_jpeg/search-enas-seed0 --results results/nbmacro_cifar10_jpeg
     python benchmarks/nbmacro_real.py summary
 
 **The search** (``search``): ``search_config("nbmacro", "colab")`` (the macro script's settings:
@@ -39,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import subprocess
@@ -228,15 +230,21 @@ def cmd_summary(args) -> None:
     out = {"data": DATA_LABEL, "truth": "NAS-Bench-Macro test accuracy, mean of 3 seeds (best epoch of 50; "
                                         "trained alone on the original CIFAR-10)",
            "table_reliability": reliability, "scoring": meta, "searches": {}}
-    for path in sorted(RUNS.glob("search-*-seed*")):
+    for path in sorted(OUT.glob("search-*-seed*")):      # the searches, recorded (enas-edu record)
         method, seed = path.name[len("search-"):].rsplit("-seed", 1)
         per_epoch = _rankings(method, int(seed))
         if not per_epoch:
             continue
         config = json.loads((path / "config.json").read_text())
+        epochs = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+        epochs = [r for r in epochs if r["phase"] == "epoch"]
         out["searches"][path.name] = {
             "method": method, "seed": int(seed), "epochs": config["epochs"],
             "steps_per_epoch": config["max_train_steps"], "batch_size": config["data"]["batch_size"],
+            "training_images": config["epochs"] * config["max_train_steps"] * config["data"]["batch_size"],
+            "per_epoch": [{k: r[k] for k in ("epoch", "train_loss", "reward", "policy_entropy", "shared_seconds")}
+                          for r in epochs],
+            "policy_entropy_max": round(8 * math.log(3), 4),
             "by_epoch": {e: {field: correlation(rows, truth, field) for field in ("batch_stats", "recalibrated")}
                          for e, rows in per_epoch.items()}}
     (OUT / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
