@@ -247,6 +247,13 @@ def cmd_summary(args) -> None:
             "policy_entropy_max": round(8 * math.log(3), 4),
             "by_epoch": {e: {field: correlation(rows, truth, field) for field in ("batch_stats", "recalibrated")}
                          for e, rows in per_epoch.items()}}
+        # the curve: every kept epoch on the same networks (those scored at all of them)
+        common = set.intersection(*({r["key"] for r in rows} for rows in per_epoch.values()))
+        if len(per_epoch) > 1 and len(common) >= 10:
+            out["searches"][path.name]["curve"] = {
+                "networks": len(common),
+                "by_epoch": {e: {field: correlation([r for r in rows if r["key"] in common], truth, field)
+                                 for field in ("batch_stats", "recalibrated")} for e, rows in per_epoch.items()}}
     (OUT / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out["searches"], indent=1))
 
