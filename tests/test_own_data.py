@@ -50,8 +50,9 @@ def test_a_corpus_named_by_data_dir_is_read_or_refused_never_replaced_by_the_pro
     # said to be own files, they are read and recorded as such
     assert cli("search", "rnn", "--profile", "smoke", "--data-dir", corpus, "--no-verify",
                "--out", tmp_path / "b") == 0
-    out = capsys.readouterr().out
-    assert out.startswith(f"data: own PTB-format text from {corpus} (not Penn Treebank) [ptb_format]: 61-word")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("cpu threads: ")
+    assert out[1].startswith(f"data: own PTB-format text from {corpus} (not Penn Treebank) [ptb_format]: 61-word")
     source = data_source(tmp_path / "b")
     assert source["kind"] == "ptb_format" and source["path"] == str(corpus.resolve())
     assert source["checksums_verified"] is False and source["vocabulary"] == 61   # KJV at smoke: 500
