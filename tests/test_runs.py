@@ -303,8 +303,11 @@ def test_a_read_only_run_can_be_derived_from_and_resume_says_why_it_cannot(run, 
 
 def test_ctrl_c_stops_with_one_line_that_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
+    # SIGINT back to its default in the child: a shell that starts a job in the background (as a
+    # CI runner may) ignores SIGINT for it, and Python then installs no KeyboardInterrupt
     proc = subprocess.Popen(CLI + ["search", "macro", "--profile", "smoke", "--epochs", "50", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not (out / "checkpoint.pt").exists() and time.time() < deadline:
         time.sleep(0.2)
