@@ -73,6 +73,10 @@ def hardware() -> dict:
             "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"), "torch": torch.__version__}
 
 
+def run_folder(method: str, seed: int) -> Path:
+    return RUNS / f"search-{method}-seed{seed}"
+
+
 def search_config_for(data: str, seed: int, epochs: int, steps: int, method: str = "enas"):
     from enas_edu.config import DataConfig, search_config
     c = search_config("nbmacro", "colab", seed=seed)
@@ -88,7 +92,7 @@ def search_config_for(data: str, seed: int, epochs: int, steps: int, method: str
 
 def cmd_search(args) -> None:
     from enas_edu.search import Search
-    run = RUNS / f"search-{args.method}-seed{args.seed}"
+    run = run_folder(args.method, args.seed)
     cfg = search_config_for(args.data, args.seed, args.epochs, args.steps, args.method)
     resume = (run / "config.json").exists()
     search = Search(None if resume else cfg, run, resume=resume, progress=False)
@@ -141,7 +145,7 @@ def cmd_rank(args) -> None:
     from enas_edu.data.augment import ImageBatches
     from enas_edu.search import NETS
     from enas_edu.tasks import ImageTask
-    run = RUNS / f"search-{args.method}-seed{args.seed}"
+    run = run_folder(args.method, args.seed)
     cfg = search_config_for(args.data, args.seed, 1, 1, args.method)
     task = ImageTask(cfg.data, "search", args.seed, torch.device("cpu"), channels_last=True)
     if task.name != DATA_LABEL:
@@ -154,7 +158,7 @@ def cmd_rank(args) -> None:
     pick = torch.randperm(len(d.train_x), generator=g)[:RECALIBRATE]
     calib = [b for b, _ in ImageBatches(d.train_x[pick], d.train_y[pick], 250, d.mean, d.std, shuffle=False,
                                         channels_last=True).epoch(0)]
-    net = NETS["nbmacro"](search_config_for(args.data, 0, 1, 1).net).to(memory_format=torch.channels_last)
+    net = NETS["nbmacro"](cfg.net).to(memory_format=torch.channels_last)
     space = net.space
     keys = sample_keys(args.children)[args.shard::args.shards]
     OUT.mkdir(parents=True, exist_ok=True)

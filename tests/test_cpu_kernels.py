@@ -60,7 +60,7 @@ def test_every_network_agrees_with_the_reference_kernels(space, profile, isa):
     assert output.count("done: ") == 6
 
 
-def test_a_crash_is_reported_with_the_shape_it_died_in(tmp_path, monkeypatch):
+def test_a_crash_is_reported_with_the_shape_it_died_in():
     """The report of a native crash names the convolution, as a failing check would print it."""
     output = ("start: nbmacro smoke supernet, 1 x 32 x 32: conv input [8, 2, 32, 32] weight [4, 2, 1, 1] "
               "stride 2 padding 0 groups 1\n")

@@ -1,7 +1,6 @@
 """The options that fit real data to a CPU (issue #40): fewer training images, fewer steps per
 epoch, the thread count; each recorded in the run folder."""
 
-import dataclasses
 import json
 
 import pytest
